@@ -1,0 +1,1 @@
+"""alimt image batch result collector: domain logic and adapters. Entry point: `index.handler`."""

@@ -1,0 +1,107 @@
+"""The one place that decides what a failure means: retry it, or dead-letter the task.
+
+Read the table top to bottom. Keys are `<source>:<code>` as produced by the adapters
+(`alimt_gateway`, `object_store`, `image_source`) and by the collector itself. A code not in the table
+falls back to the rule for its source (`<source>:*`): unknown trouble is retried, never silently
+dropped, because the pending registry bounds every retry by PENDING_LIFETIME_SECONDS anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from collector.errors import CollectorError
+
+
+class Action(str, Enum):
+    RETRY = "retry"  # transient: back off and try again (in-process, then via the platform)
+    DEAD_LETTER = "dead_letter"  # final: cannot succeed; record why and stop
+    DEAD_LETTER_REDRIVABLE = "dead_letter_redrivable"  # final until an operator fixes the account
+
+
+R, D, DR = Action.RETRY, Action.DEAD_LETTER, Action.DEAD_LETTER_REDRIVABLE
+
+# fmt: off
+POLICY: dict[str, tuple[Action, str]] = {
+    # --- alimt business codes (alimt-api.md) -----------------------------------------------------
+    "alimt:101": (R,  "alimt request timed out (System.RequestTimeOut)"),
+    "alimt:102": (R,  "alimt system error (System.Error)"),
+    "alimt:103": (D,  "image URL could not be decoded (System.UrlDecodingError)"),
+    "alimt:104": (D,  "missing or invalid parameter (System.ParameterError)"),
+    "alimt:105": (D,  "language pair not supported (System.LanguageNotSupported)"),
+    "alimt:106": (D,  "language detection failed (System.LanguageDetectError)"),
+    "alimt:107": (D,  "translation failed (System.TranslateError)"),
+    "alimt:108": (D,  "text too long (System.StringTooLong)"),
+    "alimt:110": (DR, "machine translation not activated on the account (System.AccountNotActivated)"),
+    "alimt:111": (DR, "sub-account service failed (System.SubServiceFailed)"),
+    "alimt:112": (R,  "call to the translation service failed (System.TranslateServiceCallFailed)"),
+    "alimt:113": (DR, "account not activated or in arrears (System.AccountNotActivatedOrInArrears)"),
+    # --- alimt gateway and transport ---------------------------------------------------------------
+    "alimt:Throttling":     (R,  "alimt API throttled the call (QPS quota)"),
+    "alimt:HTTP5xx":        (R,  "alimt API answered with a server error"),
+    "alimt:Timeout":        (R,  "alimt API did not answer in time"),
+    "alimt:ConnectionError": (R, "could not reach the alimt API"),
+    "alimt:BadResponse":    (R,  "alimt API answered with something that is not its JSON"),
+    # STS keys are issued per invocation: the next attempt gets fresh ones.
+    "alimt:InvalidSecurityToken.Expired": (R, "the function's STS token expired"),
+    "alimt:SignatureDoesNotMatch":        (DR, "alimt rejected the request signature (check the role)"),
+    "alimt:InvalidAccessKeyId.NotFound":  (DR, "alimt does not know the access key (check the role)"),
+    "alimt:InvalidSecurityToken.MismatchWithAccessKey": (DR, "alimt rejected the STS token"),
+    "alimt:Forbidden":      (DR, "the function's role may not call GetTranslateImageBatchResult"),
+    "alimt:HTTP4xx":        (D,  "alimt API refused the request"),
+    "alimt:*":              (R,  "unrecognised alimt error"),
+    # --- the task itself ------------------------------------------------------------------------
+    "task:invalid":         (D,  "task unknown, or its results expired (kept 1 hour after finishing)"),
+    "task:failed":          (D,  "the translation task failed"),
+    "task:EmptyResult":     (D,  "task finished without any result entries"),
+    "task:PendingTooLong":  (D,  "task stayed unfinished past PENDING_LIFETIME_SECONDS"),
+    "task:*":               (R,  "unrecognised task state"),
+    # --- downloading result images ------------------------------------------------------------------
+    "image:403":            (D,  "result image link refused access (expired signed URL)"),
+    "image:404":            (D,  "result image link not found (expired or deleted)"),
+    "image:410":            (D,  "result image link gone"),
+    "image:TooLarge":       (D,  "result image larger than MAX_IMAGE_BYTES"),
+    "image:NotAllowed":     (D,  "result image URL refused by the source policy"),
+    "image:TooManyRedirects": (D, "result image URL redirects too often"),
+    "image:HTTP4xx":        (D,  "result image host refused the request"),
+    "image:HTTP5xx":        (R,  "result image host answered with a server error"),
+    "image:Truncated":      (R,  "result image download ended early"),
+    "image:Timeout":        (R,  "result image host too slow"),
+    "image:ConnectionError": (R, "could not reach the result image host"),
+    "image:*":              (R,  "unrecognised image download error"),
+    # --- OSS (output and state) -----------------------------------------------------------------
+    # Without a working bucket nothing can be recorded, not even a dead letter: fail loudly and let
+    # the platform keep the event (async onFailure destination / MNS retries).
+    "oss:CrcMismatch":      (R,  "OSS reported a different CRC64 than was sent"),
+    "oss:HTTP5xx":          (R,  "OSS answered with a server error"),
+    "oss:ConnectionError":  (R,  "could not reach OSS"),
+    "oss:*":                (R,  "OSS refused the request (check bucket, endpoint and role)"),
+    # --- our own limits -------------------------------------------------------------------------
+    "budget:DeadlineExceeded": (R, "the invocation's time budget ran out"),
+    "input:*":              (D,  "the event was refused"),
+}
+# fmt: on
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    rule: str  # the table key that matched, for the logs
+
+    @property
+    def retry(self) -> bool:
+        return self.action is Action.RETRY
+
+    @property
+    def redrivable(self) -> bool:
+        return self.action is Action.DEAD_LETTER_REDRIVABLE
+
+
+def decide(error: CollectorError) -> Decision:
+    for rule in (error.key, f"{error.source}:*"):
+        if rule in POLICY:
+            action, reason = POLICY[rule]
+            return Decision(action, reason, rule)
+    return Decision(Action.RETRY, "unclassified failure", "*")

@@ -1,0 +1,50 @@
+"""Domain errors. Adapters turn SDK, HTTP and OSS exceptions into a `CollectorError` with a source and a
+normalised code; `error_policy` alone decides what each one means (retry or dead-letter)."""
+
+from __future__ import annotations
+
+
+class Source:
+    """Where a failure came from. Part of the lookup key in the error policy table."""
+
+    ALIMT = "alimt"  # the result API (business codes, gateway errors, transport)
+    OSS = "oss"  # the output/state bucket
+    IMAGE = "image"  # downloading a result image from its (signed) URL
+    TASK = "task"  # facts about the task itself (invalid, failed, pending too long)
+    INPUT = "input"  # the event we were given
+    BUDGET = "budget"  # our own time budget ran out
+
+
+class CollectorError(Exception):
+    """A classified failure. `code` is stable and machine-readable; `detail` is safe to log (redacted)."""
+
+    def __init__(
+        self, source: str, code: str, detail: str, *, retry_after_seconds: float | None = None
+    ) -> None:
+        super().__init__(f"{source}:{code}: {detail}")
+        self.source = source
+        self.code = code
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.code}"
+
+
+class ObjectAlreadyExists(Exception):
+    """OSS refused a write with 409 FileAlreadyExists: another writer (or an earlier attempt) got there
+    first. Not a failure for us: the object is complete, since OSS writes are atomic."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"object already exists: {key}")
+        self.key = key
+
+
+class InvalidEvent(ValueError):
+    """The event cannot be understood. The message names what was wrong; it is shown to the caller."""
+
+
+class RetryableInvocationError(Exception):
+    """Raised by the handler so that FC (async retries) or MNS (notifyStrategy) delivers the event again.
+    Every task it names is also recorded in the pending registry, so nothing depends on that retry."""

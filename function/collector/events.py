@@ -1,0 +1,290 @@
+"""Decode whatever triggered us into a `TriggerEvent`.
+
+Accepted shapes (README "Events"):
+- timer:        {"triggerTime": ..., "triggerName": ..., "payload": "<JSON string or empty>"}
+- MNS JSON:     {"TopicOwner": ..., "MessageId": ..., "Message": "<body>", ...attributes}
+- MNS STREAM:   the body itself, or {"body": "<body>", "attrs": {...}}
+- direct:       {"taskId": "..."} / {"TaskId": "..."} or {"taskIds": ["...", ...]}
+A message body is a bare TaskId or JSON {"TaskId"|"taskId": "...", "outputPrefix": "..."}.
+
+Anything else raises `InvalidEvent` with a message that names the problem. A batch with some bad
+TaskIds keeps the good ones and reports the bad ones as `Rejection`s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from collector.config import prefix_problem
+from collector.errors import InvalidEvent
+from collector.models import (
+    Rejection,
+    SweepOptions,
+    TaskRequest,
+    TriggerEvent,
+    TriggerKind,
+    task_id_problem,
+)
+
+MAX_EVENT_BYTES = 256 * 1024
+MAX_NESTING = 32
+_MNS_ENVELOPE_KEYS = {"TopicOwner", "TopicName", "MessageId", "Message"}
+_TASK_BODY_KEYS = {"TaskId", "taskId", "outputPrefix"}
+_BATCH_KEYS = {"taskIds", "outputPrefix"}
+_SWEEP_KEYS = {"maxTasks", "maxSeconds"}
+
+
+def parse_trigger_event(
+    raw: bytes | bytearray | str | dict[str, Any],
+    *,
+    max_tasks: int = 50,
+    state_prefix: str = "collector/",
+) -> TriggerEvent:
+    text = _decode(raw)
+    parser = _Parser(max_tasks=max_tasks, state_prefix=state_prefix, raw=text)
+    return parser.parse(text)
+
+
+def _decode(raw: bytes | bytearray | str | dict[str, Any]) -> str:
+    if isinstance(raw, dict):
+        return json.dumps(raw)
+    if isinstance(raw, (bytes, bytearray)):
+        if len(raw) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
+        try:
+            text = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"event is not valid UTF-8 (byte {exc.start})") from None
+    elif isinstance(raw, str):
+        text = raw
+        if len(text.encode("utf-8", "surrogatepass")) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"event is larger than {MAX_EVENT_BYTES} bytes")
+    else:
+        raise InvalidEvent(f"event must be bytes or text, got {type(raw).__name__}")
+    if not text.strip():
+        raise InvalidEvent("event is empty")
+    return text
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise InvalidEvent(f"{what} is nested too deeply") from None
+    except ValueError:
+        return _NOT_JSON
+    if _depth(value) > MAX_NESTING:
+        raise InvalidEvent(f"{what} is nested more than {MAX_NESTING} levels deep")
+    return value
+
+
+_NOT_JSON = object()
+
+
+def _depth(value: Any) -> int:
+    # Iterative, so a hostile document cannot exhaust the stack here either.
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_NESTING:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+class _Parser:
+    def __init__(self, *, max_tasks: int, state_prefix: str, raw: str) -> None:
+        self.max_tasks = max_tasks
+        self.state_prefix = state_prefix
+        self.raw = raw[:16384]
+
+    def parse(self, text: str) -> TriggerEvent:
+        value = _loads(text, "event")
+        if value is _NOT_JSON:
+            # Not JSON: an MNS STREAM body holding a bare TaskId.
+            return self._event(TriggerKind.MNS_STREAM, [self._bare_task(text.strip(), "event")])
+        if isinstance(value, str):
+            return self._event(TriggerKind.MNS_STREAM, [self._bare_task(value.strip(), "event")])
+        if not isinstance(value, dict):
+            raise InvalidEvent(
+                f"event must be a JSON object or a bare TaskId, got a JSON {_describe(value)}"
+            )
+        if "triggerTime" in value and "triggerName" in value:
+            return self._timer(value)
+        if _MNS_ENVELOPE_KEYS & value.keys() and "Message" in value:
+            return self._mns_json(value)
+        if "body" in value and set(value) <= {"body", "attrs"}:
+            return self._mns_stream(value)
+        if "taskIds" in value:
+            return self._batch(value)
+        if "taskId" in value or "TaskId" in value:
+            requests, rejections = self._task_object(value, "event")
+            return self._event(TriggerKind.DIRECT, requests, rejections)
+        keys = ", ".join(sorted(repr(k)[:40] for k in value)[:10]) or "none"
+        raise InvalidEvent(
+            "event is not a recognised shape (expected taskId, taskIds, an MNS message with "
+            f"'Message', a STREAM 'body', or a timer 'triggerTime'); its keys: {keys}"
+        )
+
+    # --- shapes ---------------------------------------------------------------------------------
+    def _timer(self, value: dict[str, Any]) -> TriggerEvent:
+        payload = value.get("payload")
+        options = SweepOptions()
+        if payload not in (None, ""):
+            if not isinstance(payload, str):
+                raise InvalidEvent(f"timer payload must be a string, got {_describe(payload)}")
+            parsed = _loads(payload, "timer payload")
+            if parsed is _NOT_JSON or not isinstance(parsed, dict):
+                raise InvalidEvent('timer payload must be a JSON object such as {"sweep": {...}}')
+            unknown = set(parsed) - {"sweep"}
+            if unknown:
+                raise InvalidEvent(f"timer payload has unknown keys: {sorted(unknown)}")
+            options = self._sweep_options(parsed.get("sweep", {}))
+        return TriggerEvent(kind=TriggerKind.TIMER, sweep=options, raw=self.raw)
+
+    def _sweep_options(self, sweep: Any) -> SweepOptions:
+        if not isinstance(sweep, dict):
+            raise InvalidEvent(f"timer payload 'sweep' must be an object, got {_describe(sweep)}")
+        unknown = set(sweep) - _SWEEP_KEYS
+        if unknown:
+            raise InvalidEvent(
+                f"timer payload 'sweep' has unknown keys {sorted(unknown)}; allowed: {sorted(_SWEEP_KEYS)}"
+            )
+        max_tasks = sweep.get("maxTasks")
+        if max_tasks is not None and (
+            isinstance(max_tasks, bool)
+            or not isinstance(max_tasks, int)
+            or not 1 <= max_tasks <= 100000
+        ):
+            raise InvalidEvent(
+                "timer payload 'sweep.maxTasks' must be a whole number from 1 to 100000"
+            )
+        max_seconds = sweep.get("maxSeconds")
+        if max_seconds is not None and (
+            isinstance(max_seconds, bool)
+            or not isinstance(max_seconds, (int, float))
+            or not 1 <= max_seconds <= 86400
+        ):
+            raise InvalidEvent("timer payload 'sweep.maxSeconds' must be a number from 1 to 86400")
+        return SweepOptions(
+            max_tasks=max_tasks, max_seconds=float(max_seconds) if max_seconds else None
+        )
+
+    def _mns_json(self, value: dict[str, Any]) -> TriggerEvent:
+        message = value.get("Message")
+        if not isinstance(message, str):
+            raise InvalidEvent(f"MNS message 'Message' must be a string, got {_describe(message)}")
+        requests, rejections = self._body(message, "MNS message body")
+        return self._event(TriggerKind.MNS_JSON, requests, rejections)
+
+    def _mns_stream(self, value: dict[str, Any]) -> TriggerEvent:
+        body = value.get("body")
+        if not isinstance(body, str):
+            raise InvalidEvent(f"STREAM message 'body' must be a string, got {_describe(body)}")
+        attrs = value.get("attrs")
+        if attrs is not None and not isinstance(attrs, dict):
+            raise InvalidEvent(f"STREAM message 'attrs' must be an object, got {_describe(attrs)}")
+        requests, rejections = self._body(body, "STREAM message body")
+        return self._event(TriggerKind.MNS_STREAM, requests, rejections)
+
+    def _batch(self, value: dict[str, Any]) -> TriggerEvent:
+        unknown = set(value) - _BATCH_KEYS
+        if unknown:
+            raise InvalidEvent(
+                f"event has unknown keys {sorted(unknown)[:10]}; with taskIds allowed: {sorted(_BATCH_KEYS)}"
+            )
+        ids = value["taskIds"]
+        if not isinstance(ids, list):
+            raise InvalidEvent(f"'taskIds' must be a list of TaskIds, got {_describe(ids)}")
+        if not ids:
+            raise InvalidEvent("'taskIds' is empty")
+        if len(ids) > self.max_tasks:
+            raise InvalidEvent(
+                f"'taskIds' has {len(ids)} entries; the limit is {self.max_tasks} (MAX_TASKS_PER_EVENT)"
+            )
+        prefix = self._output_prefix(value.get("outputPrefix"))
+        requests: list[TaskRequest] = []
+        rejections: list[Rejection] = []
+        seen: set[str] = set()
+        for position, task_id in enumerate(ids):
+            problem = task_id_problem(task_id)
+            if problem:
+                rejections.append(Rejection(f"taskIds[{position}]: {problem}"))
+            elif task_id not in seen:  # the same task twice in one event is collected once
+                seen.add(task_id)
+                requests.append(TaskRequest(task_id, prefix))
+        return self._event(TriggerKind.DIRECT, requests, rejections)
+
+    # --- bodies ---------------------------------------------------------------------------------
+    def _body(self, body: str, what: str) -> tuple[list[TaskRequest], list[Rejection]]:
+        stripped = body.strip()
+        if not stripped:
+            raise InvalidEvent(f"{what} is empty")
+        if stripped.startswith(("{", "[", '"')):
+            value = _loads(stripped, what)
+            if value is _NOT_JSON:
+                raise InvalidEvent(f"{what} starts like JSON but is not valid JSON")
+            if isinstance(value, str):
+                return [self._bare_task(value.strip(), what)], []
+            if not isinstance(value, dict):
+                raise InvalidEvent(
+                    f"{what} must be a TaskId or a JSON object with TaskId, got a JSON {_describe(value)}"
+                )
+            return self._task_object(value, what)
+        return [self._bare_task(stripped, what)], []
+
+    def _task_object(
+        self, value: dict[str, Any], what: str
+    ) -> tuple[list[TaskRequest], list[Rejection]]:
+        unknown = set(value) - _TASK_BODY_KEYS
+        if unknown:
+            names = sorted(repr(k)[:40] for k in unknown)[:10]
+            raise InvalidEvent(
+                f"{what} has unknown keys {names}; allowed: TaskId (or taskId), outputPrefix"
+            )
+        if "TaskId" in value and "taskId" in value and value["TaskId"] != value["taskId"]:
+            raise InvalidEvent(f"{what} has both TaskId and taskId with different values")
+        task_id = value.get("TaskId", value.get("taskId"))
+        prefix = self._output_prefix(value.get("outputPrefix"))
+        problem = task_id_problem(task_id)
+        if problem:
+            raise InvalidEvent(f"{what}: {problem}")
+        assert isinstance(task_id, str)
+        return [TaskRequest(task_id, prefix)], []
+
+    def _bare_task(self, text: str, what: str) -> TaskRequest:
+        problem = task_id_problem(text)
+        if problem:
+            raise InvalidEvent(f"{what} is not JSON and not a valid TaskId: {problem}")
+        return TaskRequest(text)
+
+    def _output_prefix(self, prefix: Any) -> str | None:
+        if prefix is None:
+            return None
+        if not isinstance(prefix, str):
+            raise InvalidEvent(f"outputPrefix must be a string, got {_describe(prefix)}")
+        problem = prefix_problem(prefix)
+        if problem:
+            raise InvalidEvent(f"outputPrefix {prefix[:80]!r}: {problem}")
+        if prefix.startswith(self.state_prefix) or self.state_prefix.startswith(prefix):
+            raise InvalidEvent(f"outputPrefix {prefix!r} overlaps the collector's STATE_PREFIX")
+        return prefix
+
+    def _event(
+        self,
+        kind: TriggerKind,
+        requests: list[TaskRequest],
+        rejections: list[Rejection] | None = None,
+    ) -> TriggerEvent:
+        return TriggerEvent(
+            kind=kind, tasks=tuple(requests), rejections=tuple(rejections or ()), raw=self.raw
+        )

@@ -1,0 +1,317 @@
+"""Downloading result images safely: only https, only allowed hosts, never an internal address.
+
+The URL in a result is data from outside. Before any byte is fetched the host must match
+ALLOWED_SOURCE_HOSTS and every address it resolves to must be public; the connection then goes to
+the address that was checked (no second DNS lookup to rebind), and each redirect is checked the same
+way. ALLOW_INSECURE_SOURCES (local runs only) additionally permits http and loopback, nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from collector.budget import Deadline
+from collector.errors import CollectorError, Source
+from collector.redaction import strip_query
+
+CHUNK_BYTES = 256 * 1024
+MAX_REDIRECTS = 3
+_METADATA = ipaddress.ip_address("100.100.100.200")
+_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT; holds the metadata address
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/bmp": "bmp",
+}
+_PATH_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "bmp"}
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    allowed_hosts: tuple[str, ...]
+    allow_insecure: bool = False
+
+    def check_url(self, url: str) -> tuple[str, str, int]:
+        """(scheme, host, port) of an acceptable URL, or CollectorError image:NotAllowed."""
+        shown = strip_query(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise _refused(f"malformed URL {shown!r}") from None
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        if scheme not in ("https", "http") or (scheme == "http" and not self.allow_insecure):
+            raise _refused(f"scheme {scheme or 'none'!r} is not allowed: {shown}")
+        if not host:
+            raise _refused(f"URL has no host: {shown}")
+        if parts.username or parts.password:
+            raise _refused(f"URL carries credentials: {strip_query(parts.geturl().split('@')[-1])}")
+        port = port or (443 if scheme == "https" else 80)
+        if not self._host_allowed(host, port):
+            raise _refused(f"host {host!r} is not in ALLOWED_SOURCE_HOSTS: {shown}")
+        return scheme, host, port
+
+    def _host_allowed(self, host: str, port: int) -> bool:
+        for pattern in self.allowed_hosts:
+            name, _, want_port = (
+                pattern.rpartition(":") if _has_port(pattern) else (pattern, "", "")
+            )
+            name = name.strip("[]")
+            if want_port and int(want_port) != port:
+                continue
+            if name.startswith("*."):
+                if host.endswith(name[1:]) and len(host) > len(name) - 1:
+                    return True
+            elif host == name:
+                return True
+        return False
+
+    def check_address(self, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip.is_loopback and self.allow_insecure:
+            return
+        if (
+            ip == _METADATA
+            or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED)
+            or ip.is_private
+            or ip.is_loopback
+            or ip.is_link_local
+            or ip.is_multicast
+            or ip.is_reserved
+            or ip.is_unspecified
+            or not ip.is_global
+        ):
+            raise _refused(f"address {ip} is internal")
+
+    def resolve(self, host: str, port: int) -> str:
+        """Resolve and vet every address; return the one to connect to."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise CollectorError(
+                Source.IMAGE, "ConnectionError", f"cannot resolve {host}: {exc}"
+            ) from None
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses:
+            raise CollectorError(Source.IMAGE, "ConnectionError", f"{host} has no address")
+        for address in addresses:  # all of them: any one could be picked by a later lookup
+            self.check_address(address)
+        return addresses[0]
+
+
+def _has_port(pattern: str) -> bool:
+    return pattern.rsplit(":", 1)[-1].isdigit() and ("]" in pattern or pattern.count(":") == 1)
+
+
+def _refused(detail: str) -> CollectorError:
+    return CollectorError(Source.IMAGE, "NotAllowed", detail)
+
+
+@dataclass
+class OpenImage:
+    """A download in progress: headers are read, the body is streamed by `chunks()`."""
+
+    url: str
+    content_type: str
+    content_length: int | None
+    _response: Any
+    _deadline: Deadline
+    _max_bytes: int
+    _complete: bool = False
+
+    @property
+    def extension(self) -> str:
+        ext = _EXTENSIONS.get(self.content_type.split(";", 1)[0].strip().lower())
+        if ext:
+            return ext
+        path_ext = (urlsplit(self.url).path.rsplit(".", 1)[-1] or "").lower()
+        if path_ext in _PATH_EXTENSIONS:
+            return "jpg" if path_ext == "jpeg" else path_ext
+        return "bin"
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the body; raise a classified error on truncation, oversize or the deadline."""
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        received = 0
+        shown = strip_query(self.url)
+        try:
+            while True:
+                if self._deadline.expired():
+                    raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"downloading {shown}")
+                try:
+                    chunk = self._response.read(CHUNK_BYTES)
+                except (Urllib3Error, OSError) as exc:
+                    raise _transport_error(exc, shown) from None
+                if not chunk:
+                    break
+                received += len(chunk)
+                if received > self._max_bytes:
+                    raise CollectorError(
+                        Source.IMAGE, "TooLarge", f"{shown} exceeds {self._max_bytes} bytes"
+                    )
+                yield chunk
+            self._complete = True
+            if self.content_length is not None and received != self.content_length:
+                raise CollectorError(
+                    Source.IMAGE,
+                    "Truncated",
+                    f"{shown}: got {received} of {self.content_length} bytes",
+                )
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        _discard(self._response, reusable=self._complete)
+
+
+def _discard(response: Any, *, reusable: bool) -> None:
+    """Give the connection back only when its body was read to the end; otherwise close it, so a
+    half-read response can never be mistaken for the next one."""
+    try:
+        if not reusable:
+            response.close()
+        response.release_conn()
+    except Exception:  # pragma: no cover - best effort cleanup
+        pass
+
+
+def _transport_error(exc: BaseException, shown: str | None) -> CollectorError:
+    name = type(exc).__name__
+    text = str(exc).lower()
+    if "timed out" in text or "timeout" in name.lower():
+        return CollectorError(Source.IMAGE, "Timeout", f"{shown}: {name}")
+    if "incompleteread" in text or "incomplete" in name.lower() or "protocol" in name.lower():
+        return CollectorError(Source.IMAGE, "Truncated", f"{shown}: {name}")
+    return CollectorError(Source.IMAGE, "ConnectionError", f"{shown}: {name}")
+
+
+class ImageSource:
+    """Opens result image URLs through the policy. Connection pools are per vetted address."""
+
+    def __init__(self, policy: SourcePolicy, *, timeout_seconds: float, max_bytes: int) -> None:
+        import urllib3
+
+        self._urllib3 = urllib3
+        self.policy = policy
+        self._timeout = urllib3.Timeout(connect=min(5.0, timeout_seconds), read=timeout_seconds)
+        self._max_bytes = max_bytes
+        self._pools: dict[tuple[str, str, int, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def open(self, url: str, deadline: Deadline) -> OpenImage:
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            scheme, host, port = self.policy.check_url(current)
+            address = self.policy.resolve(host, port)
+            response = self._get(scheme, host, port, address, current, deadline)
+            if response.status in (301, 302, 303, 307, 308):
+                location = response.headers.get("Location")
+                _discard(response, reusable=False)
+                if not location:
+                    raise CollectorError(Source.IMAGE, "HTTP4xx", "redirect without Location")
+                current = urljoin(current, location)
+                continue
+            return self._accept(response, current, deadline)
+        raise CollectorError(
+            Source.IMAGE,
+            "TooManyRedirects",
+            f"{strip_query(url)} redirects more than {MAX_REDIRECTS} times",
+        )
+
+    def _get(
+        self, scheme: str, host: str, port: int, address: str, url: str, deadline: Deadline
+    ) -> Any:
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        default_port = 443 if scheme == "https" else 80
+        host_header = host if port == default_port else f"{host}:{port}"
+        pool = self._pool(scheme, host, port, address)
+        timeout = self._timeout
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"before {strip_query(url)}")
+        if remaining < (timeout.read_timeout or remaining):
+            timeout = self._urllib3.Timeout(connect=min(5.0, remaining), read=remaining)
+        try:
+            return pool.urlopen(
+                "GET",
+                target,
+                headers={
+                    "Host": host_header,
+                    "Accept": "image/*,*/*;q=0.5",
+                    "User-Agent": "alimt-result-collector",
+                },
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=timeout,
+                assert_same_host=False,
+            )
+        except (Urllib3Error, OSError) as exc:
+            raise _transport_error(exc, strip_query(url)) from None
+
+    def _pool(self, scheme: str, host: str, port: int, address: str) -> Any:
+        key = (scheme, address, port, host)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                if scheme == "https":
+                    # Connect to the vetted address; TLS still verifies the certificate for `host`.
+                    pool = self._urllib3.HTTPSConnectionPool(
+                        address,
+                        port,
+                        maxsize=16,
+                        server_hostname=host,
+                        assert_hostname=host,
+                        cert_reqs="CERT_REQUIRED",
+                    )
+                else:
+                    pool = self._urllib3.HTTPConnectionPool(address, port, maxsize=16)
+                self._pools[key] = pool
+            return pool
+
+    def _accept(self, response: Any, url: str, deadline: Deadline) -> OpenImage:
+        shown = strip_query(url)
+        status = int(response.status)
+        if status != 200:
+            _discard(response, reusable=False)
+            if status in (403, 404, 410):
+                raise CollectorError(Source.IMAGE, str(status), f"{shown} answered {status}")
+            if status >= 500:
+                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} answered {status}")
+            if status == 429:
+                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} throttled (429)")
+            raise CollectorError(Source.IMAGE, "HTTP4xx", f"{shown} answered {status}")
+        length_header = response.headers.get("Content-Length")
+        length = int(length_header) if length_header and length_header.isdigit() else None
+        if length is not None and length > self._max_bytes:
+            _discard(response, reusable=False)
+            raise CollectorError(
+                Source.IMAGE,
+                "TooLarge",
+                f"{shown} is {length} bytes; MAX_IMAGE_BYTES is {self._max_bytes}",
+            )
+        content_type = response.headers.get("Content-Type", "application/octet-stream")
+        return OpenImage(url, content_type, length, response, deadline, self._max_bytes)
+
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()

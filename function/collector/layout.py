@@ -1,0 +1,52 @@
+"""Where everything lives in OSS. The key layout is a contract with users (README "OSS layout"):
+change it only with a migration."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    output_prefix: str
+    state_prefix: str
+
+    # results -------------------------------------------------------------------------------------
+    def task_prefix(self, task_id: str, output_prefix: str | None = None) -> str:
+        return f"{output_prefix or self.output_prefix}{task_id}/"
+
+    def manifest_key(self, task_id: str, output_prefix: str | None = None) -> str:
+        return self.task_prefix(task_id, output_prefix) + "manifest.json"
+
+    @staticmethod
+    def artifact_stem(index: int, kind: str) -> str:
+        """`000-final`, `000-inpainting`, `000-template`: the extension follows the content."""
+        return f"{index:03d}-{kind}"
+
+    # state ----------------------------------------------------------------------------------------
+    @property
+    def pending_prefix(self) -> str:
+        return f"{self.state_prefix}pending/"
+
+    def pending_key(self, task_id: str) -> str:
+        return f"{self.pending_prefix}{task_id}.json"
+
+    @property
+    def dead_letter_prefix(self) -> str:
+        return f"{self.state_prefix}dead-letter/"
+
+    def dead_letter_key(self, task_id: str) -> str:
+        return f"{self.dead_letter_prefix}{task_id}.json"
+
+    def rejected_key(self, raw_event: str) -> str:
+        """Bad input has no usable TaskId: key it by a hash of the event. The `rejected/` folder cannot
+        collide with a TaskId, which never contains '/'."""
+        digest = hashlib.sha256(raw_event.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{self.dead_letter_prefix}rejected/{digest}.json"
+
+    def task_id_from_pending_key(self, key: str) -> str | None:
+        if not key.startswith(self.pending_prefix) or not key.endswith(".json"):
+            return None
+        name = key[len(self.pending_prefix) : -len(".json")]
+        return name if name and "/" not in name else None

@@ -1,0 +1,186 @@
+"""Adapter for OSS (`oss2`): objects in, `StoredObject` or `CollectorError` out.
+
+Writes of results use `x-oss-forbid-overwrite`, so an object is written at most once however many
+deliveries race for it: OSS writes are atomic, and the loser of a race sees `ObjectAlreadyExists`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from collector.credentials import FunctionCredentials
+from collector.errors import CollectorError, ObjectAlreadyExists, Source
+from collector.models import StoredObject
+from collector.redaction import redact
+
+FORBID_OVERWRITE = {"x-oss-forbid-overwrite": "true"}
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: int
+
+
+class ObjectStore:
+    def __init__(
+        self,
+        endpoint: str,
+        bucket_name: str,
+        credentials: FunctionCredentials,
+        *,
+        pool_size: int = 10,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        import oss2
+
+        if credentials.security_token:
+            auth: Any = oss2.StsAuth(
+                credentials.access_key_id,
+                credentials.access_key_secret,
+                credentials.security_token,
+            )
+        else:
+            auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+        self._oss2 = oss2
+        self.bucket_name = bucket_name
+        self._bucket = oss2.Bucket(
+            auth,
+            endpoint,
+            bucket_name,
+            session=oss2.Session(pool_size=pool_size),
+            connect_timeout=timeout_seconds,
+        )
+
+    # --- small JSON documents (manifests, pending records, dead letters) ------------------------
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            result = self._bucket.get_object(key)
+            data = result.read()
+        except Exception as exc:
+            if self._is_missing(exc):
+                return None
+            raise self._map(exc, "get", key) from None
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not JSON") from None
+        if not isinstance(value, dict):
+            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not a JSON object")
+        return value
+
+    def put_json(
+        self, key: str, document: dict[str, Any], *, forbid_overwrite: bool = False
+    ) -> StoredObject:
+        body = json.dumps(document, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        if forbid_overwrite:
+            headers.update(FORBID_OVERWRITE)
+        try:
+            result = self._bucket.put_object(key, body, headers=headers)
+        except Exception as exc:
+            raise self._map(exc, "put", key) from None
+        crc = result.crc if result.crc is not None else self._crc_of(body)
+        return StoredObject(key, len(body), str(crc))
+
+    # --- streamed result objects ---------------------------------------------------------------
+    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
+        """Stream `chunks` into `key` (chunked transfer; nothing is buffered whole). The CRC64 that OSS
+        reports is checked against the bytes sent by oss2 itself; the size is counted here."""
+        counter = _CountingChunks(chunks)
+        headers = {"Content-Type": content_type, **FORBID_OVERWRITE}
+        try:
+            result = self._bucket.put_object(key, counter, headers=headers)
+        except CollectorError:
+            raise  # the source failed mid-stream: OSS stored nothing
+        except Exception as exc:
+            raise self._map(exc, "put", key) from None
+        if result.crc is None:  # nothing to compare with: ask OSS what it stored
+            stored = self.head(key)
+            if stored is None or stored.size != counter.size:
+                raise CollectorError(Source.OSS, "SizeMismatch", f"{key}: stored size differs")
+            return stored
+        return StoredObject(key, counter.size, str(result.crc))
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            meta = self._bucket.head_object(key)
+        except Exception as exc:
+            if self._is_missing(exc):
+                return None
+            raise self._map(exc, "head", key) from None
+        crc = meta.headers.get("x-oss-hash-crc64ecma") or ""
+        return StoredObject(key, int(meta.content_length or 0), str(crc))
+
+    def exists(self, key: str) -> bool:
+        return self.head(key) is not None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._bucket.delete_object(key)
+        except Exception as exc:
+            if self._is_missing(exc):
+                return
+            raise self._map(exc, "delete", key) from None
+
+    def list(self, prefix: str) -> Iterator[ListedObject]:
+        token = ""
+        while True:
+            try:
+                page = self._bucket.list_objects_v2(
+                    prefix=prefix, continuation_token=token, max_keys=1000
+                )
+            except Exception as exc:
+                raise self._map(exc, "list", prefix) from None
+            for obj in page.object_list:
+                yield ListedObject(obj.key, int(obj.size), int(obj.last_modified or 0))
+            if not page.is_truncated:
+                return
+            token = page.next_continuation_token
+
+    # --- error mapping --------------------------------------------------------------------------
+    def _is_missing(self, exc: Exception) -> bool:
+        return isinstance(exc, self._oss2.exceptions.NotFound) and not isinstance(
+            exc, self._oss2.exceptions.NoSuchBucket
+        )
+
+    def _map(self, exc: Exception, operation: str, key: str) -> Exception:
+        errors = self._oss2.exceptions
+        where = f"{operation} {self.bucket_name}/{key}"
+        if isinstance(exc, errors.InconsistentError):
+            return CollectorError(Source.OSS, "CrcMismatch", f"{where}: CRC64 mismatch")
+        if isinstance(exc, errors.RequestError):
+            return CollectorError(
+                Source.OSS, "ConnectionError", f"{where}: {redact(str(exc))[:200]}"
+            )
+        if isinstance(exc, errors.OssError):
+            status = int(getattr(exc, "status", 0) or 0)
+            code = str(getattr(exc, "code", "") or "")
+            if status == 409 and code == "FileAlreadyExists":
+                return ObjectAlreadyExists(key)
+            if status >= 500:
+                return CollectorError(Source.OSS, "HTTP5xx", f"{where}: HTTP {status} {code}")
+            return CollectorError(Source.OSS, code or f"HTTP{status}", f"{where}: HTTP {status}")
+        return CollectorError(Source.OSS, "ConnectionError", f"{where}: {type(exc).__name__}")
+
+    def _crc_of(self, data: bytes) -> int:
+        crc = self._oss2.utils.Crc64(0)
+        crc.update(data)
+        return int(crc.crc)
+
+
+class _CountingChunks:
+    """An iterable that counts what passes through it (oss2 sends iterables chunked)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.size += len(chunk)
+            yield chunk

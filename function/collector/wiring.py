@@ -1,0 +1,95 @@
+"""Build a ResultCollector for one invocation: credentials, adapters, deadline and log.
+
+Module-level state is limited to what is safe to share between invocations of a warm instance: the
+configuration and the API pacer. Credentials are per invocation (STS keys expire)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from collector.budget import Deadline, RateLimiter
+from collector.config import CollectorConfig
+from collector.copier import ImageCopier
+from collector.credentials import FunctionCredentials
+from collector.image_source import ImageSource, SourcePolicy
+from collector.layout import KeyLayout
+from collector.object_store import ObjectStore
+from collector.redaction import register_secrets
+from collector.service import ResultCollector, ResultGateway
+from collector.telemetry import EventLog
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+_limiters: dict[float, RateLimiter] = {}
+
+
+def _limiter(qps: float) -> RateLimiter:
+    # shared across invocations of a warm instance, so back-to-back invocations stay paced
+    if qps not in _limiters:
+        _limiters[qps] = RateLimiter(qps)
+    return _limiters[qps]
+
+
+def function_timeout(context: Any) -> float:
+    function = getattr(context, "function", None)
+    timeout = getattr(function, "timeout", None) if function is not None else None
+    try:
+        return float(timeout) if timeout else DEFAULT_TIMEOUT_SECONDS
+    except (TypeError, ValueError):
+        return DEFAULT_TIMEOUT_SECONDS
+
+
+def request_id_of(context: Any) -> str:
+    return str(getattr(context, "request_id", None) or "local-" + str(int(time.time() * 1000)))
+
+
+def region_of(context: Any, env: Mapping[str, str]) -> str:
+    return str(getattr(context, "region", None) or env.get("FC_REGION") or "cn-hangzhou")
+
+
+def build_collector(
+    config: CollectorConfig,
+    context: Any,
+    *,
+    started: float,
+    env: Mapping[str, str] | None = None,
+) -> ResultCollector:
+    env = os.environ if env is None else env
+    request_id = request_id_of(context)
+    log = EventLog(request_id, config.log_level)
+    credentials = FunctionCredentials.resolve(context, env)
+    register_secrets([credentials.access_key_secret, credentials.security_token])
+    timeout = function_timeout(context)
+    deadline = Deadline(started + timeout - min(config.safety_margin_seconds, timeout / 4))
+    store = ObjectStore(
+        config.oss_endpoint_for(region_of(context, env)),
+        config.output_bucket,
+        credentials,
+        pool_size=config.copy_concurrency + 4,
+        timeout_seconds=min(30.0, max(5.0, config.source_timeout_seconds)),
+    )
+    source = ImageSource(
+        SourcePolicy(config.allowed_source_hosts, config.allow_insecure_sources),
+        timeout_seconds=config.source_timeout_seconds,
+        max_bytes=config.max_image_bytes,
+    )
+    layout = KeyLayout(config.output_prefix, config.state_prefix)
+    copier = ImageCopier(store, source, layout, concurrency=config.copy_concurrency, log=log)
+
+    def gateway() -> ResultGateway:
+        from collector.alimt_gateway import AlimtGateway
+
+        return AlimtGateway(config.alimt_endpoint, credentials, config.api_timeout_seconds)
+
+    return ResultCollector(
+        config=config,
+        gateway=gateway,
+        store=store,
+        copier=copier,
+        log=log,
+        request_id=request_id,
+        deadline=deadline,
+        limiter=_limiter(config.api_qps),
+    )

@@ -1,0 +1,629 @@
+"""The image host: serves the result images that the alimt emulator's results point at
+(`FinalImageUrl`, `InPaintingUrl`) behind URLs shaped like OSS signed URLs.
+
+Images are real PNG/JPEG files, padded to the requested size and streamed, never held in memory:
+a small base image is drawn with Pillow (deterministic per name) and the padding is generated on
+the fly from a seed, inside container structures the formats allow (a private ancillary PNG chunk
+before IEND; JPEG COM segments after the JFIF header). Every GET of an image returns identical
+bytes, so the collector's CRC64 check can be exercised, and faults (truncation, wrong lengths,
+slow bodies, resets, redirects, error statuses) are injected here rather than by mocking clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import fnmatch
+import hashlib
+import hmac
+import io
+import logging
+import random
+import secrets
+import struct
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from functools import lru_cache
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+from xml.sax.saxutils import escape
+
+from local.clock import Clock
+from local.httpserver import Emulator, EmulatorRequestHandler, NetworkShape, RequestRecord
+
+log = logging.getLogger("local")
+
+PIECE_SIZE = 1 << 16  # bodies are generated and written in 64 KiB pieces
+PNG_PAD_CHUNK_TYPE = b"zzPd"  # ancillary, private, safe-to-copy: decoders skip it
+PNG_PAD_CHUNK_MAX = 1 << 20  # padding data per PNG chunk (each chunk carries its own CRC32)
+PNG_CHUNK_OVERHEAD = 12  # length + type + crc
+JPEG_COM_MAX_DATA = 65533  # segment length field (16 bits) counts itself
+JPEG_COM_OVERHEAD = 4  # marker + length
+BASE_IMAGE_SIZE = (320, 240)
+
+_FORMATS = {  # fmt -> (extension, content type, Pillow format)
+    "png": ("png", "image/png", "PNG"),
+    "jpg": ("jpg", "image/jpeg", "JPEG"),
+    "jpeg": ("jpg", "image/jpeg", "JPEG"),
+}
+
+# Outcome faults decide the response; modifier faults only slow it down and combine with others.
+_OUTCOME_FAULTS = {"404", "403", "reset", "redirect", "http", "truncate", "wrong-length", "bad-crc"}
+_MODIFIER_FAULTS = {"slow", "ttfb"}
+
+
+# ---- image construction ------------------------------------------------------------------------
+def _seed(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
+
+
+@lru_cache(maxsize=16)
+def render_base_image(name: str, fmt: str) -> bytes:
+    """A small real image with shapes and the name drawn on it, identical for the same name."""
+    from PIL import Image, ImageDraw, ImageFont  # imported lazily: only the host needs Pillow
+
+    rng = random.Random(_seed("base", name))
+    width, height = BASE_IMAGE_SIZE
+    background = tuple(rng.randrange(160, 256) for _ in range(3))
+    image = Image.new("RGB", BASE_IMAGE_SIZE, background)
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = rng.randrange(0, width - 40), rng.randrange(0, height - 40)
+        box = (x0, y0, x0 + rng.randrange(20, 120), y0 + rng.randrange(20, 90))
+        colour = tuple(rng.randrange(0, 200) for _ in range(3))
+        if rng.random() < 0.5:
+            draw.rectangle(box, fill=colour)
+        else:
+            draw.ellipse(box, outline=colour, width=3)
+    font = ImageFont.load_default()
+    draw.text((10, 10), name[-48:], fill=(0, 0, 0), font=font)
+    draw.text((10, height - 24), "local image host", fill=(30, 30, 30), font=font)
+    out = io.BytesIO()
+    image.save(out, _FORMATS[fmt][2])
+    return out.getvalue()
+
+
+def _split_evenly(total: int, max_part: int) -> list[int]:
+    """Split `total` into as few near-equal parts as possible, each at most `max_part`."""
+    count = -(-total // max_part)
+    base, extra = divmod(total, count)
+    return [base + 1 if i < extra else base for i in range(count)]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the padding goes in a base image and how it is framed; fixes the exact size."""
+
+    insert_at: int  # offset in the base image where padding segments are inserted
+    segment_data_sizes: tuple[int, ...]  # payload bytes of each padding chunk/segment
+    overhead: int  # framing bytes per segment
+    size: int  # total file size
+
+
+def _plan_layout(base: bytes, fmt: str, requested: int) -> _Layout:
+    if fmt == "png":
+        # Pillow writes IEND last; padding chunks go right before it.
+        assert base[-8:-4] == b"IEND", "unexpected PNG layout"
+        insert_at, overhead, max_data = len(base) - PNG_CHUNK_OVERHEAD, PNG_CHUNK_OVERHEAD, None
+    else:
+        # After SOI, and after the APP0 (JFIF) segment when present, so JFIF readers stay happy.
+        insert_at = 2
+        if base[2:4] == b"\xff\xe0":
+            insert_at = 4 + struct.unpack(">H", base[4:6])[0]
+        overhead, max_data = JPEG_COM_OVERHEAD, JPEG_COM_MAX_DATA
+    deficit = requested - len(base)
+    if deficit <= 0:
+        return _Layout(insert_at, (), overhead, len(base))
+    deficit = max(deficit, overhead)  # a segment cannot be smaller than its framing
+    if max_data is None:
+        max_data = PNG_PAD_CHUNK_MAX
+    sizes = [s - overhead for s in _split_evenly(deficit, max_data + overhead)]
+    return _Layout(insert_at, tuple(sizes), overhead, len(base) + deficit)
+
+
+def _filler(rng: random.Random, size: int) -> Iterator[bytes]:
+    while size > 0:
+        piece = rng.randbytes(min(size, PIECE_SIZE))
+        size -= len(piece)
+        yield piece
+
+
+def _coalesce(parts: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-block small framing pieces and filler into ~64 KiB writes."""
+    buffer = bytearray()
+    for part in parts:
+        if not buffer and len(part) >= PIECE_SIZE:
+            yield part
+            continue
+        buffer += part
+        if len(buffer) >= PIECE_SIZE:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+@dataclass
+class HostedImage:
+    """One registered image. The bytes are never stored: `iter_bytes()` regenerates them."""
+
+    name: str
+    fmt: str  # "png" or "jpg"
+    requested_size: int
+    layout: _Layout
+    seed: int
+    last_modified: float
+    ttl_seconds: float
+    _crc64: int | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}.{self.extension}"
+
+    @property
+    def extension(self) -> str:
+        return _FORMATS[self.fmt][0]
+
+    @property
+    def content_type(self) -> str:
+        return _FORMATS[self.fmt][1]
+
+    @property
+    def size(self) -> int:
+        return self.layout.size
+
+    @property
+    def etag(self) -> str:
+        return hashlib.md5(f"{self.key}:{self.size}:{self.seed}".encode()).hexdigest().upper()
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        return _coalesce(self._iter_parts())
+
+    def _iter_parts(self) -> Iterator[bytes]:
+        base = render_base_image(self.name, self.fmt)
+        rng = random.Random(self.seed)
+        yield base[: self.layout.insert_at]
+        for data_size in self.layout.segment_data_sizes:
+            if self.fmt == "png":
+                yield struct.pack(">I", data_size) + PNG_PAD_CHUNK_TYPE
+                crc = zlib.crc32(PNG_PAD_CHUNK_TYPE)
+                for piece in _filler(rng, data_size):
+                    crc = zlib.crc32(piece, crc)
+                    yield piece
+                yield struct.pack(">I", crc)
+            else:
+                yield b"\xff\xfe" + struct.pack(">H", data_size + 2)
+                yield from _filler(rng, data_size)
+        yield base[self.layout.insert_at :]
+
+    def crc64(self) -> int:
+        """CRC-64/ECMA as OSS reports it, computed by streaming once and cached."""
+        if self._crc64 is None:
+            import oss2  # lazily: a heavy import only needed for the checksum
+
+            crc = oss2.utils.Crc64(0)
+            for piece in self.iter_bytes():
+                crc.update(piece)
+            self._crc64 = int(crc.crc)
+        return self._crc64
+
+
+# ---- faults --------------------------------------------------------------------------------------
+@dataclass
+class Fault:
+    """One injected fault: `kind` with an optional argument, for matching names, `remaining` times
+    (None = forever)."""
+
+    name_glob: str
+    kind: str
+    arg: str | None
+    remaining: int | None
+
+    @classmethod
+    def parse(cls, name_glob: str, spec: str, count: int | None) -> Fault:
+        kind, _, arg = spec.partition(":")
+        if kind.isdigit() and kind in ("403", "404"):
+            return cls(name_glob, kind, None, count)
+        if kind in ("reset", "bad-crc"):
+            return cls(name_glob, kind, None, count)
+        if kind not in _OUTCOME_FAULTS | _MODIFIER_FAULTS or not arg:
+            raise ValueError(f"unknown fault {spec!r}")
+        try:
+            if kind in ("truncate", "wrong-length", "http"):
+                int(arg)
+            elif kind in ("slow", "ttfb"):
+                float(arg)
+        except ValueError:
+            raise ValueError(f"bad argument in fault {spec!r}") from None
+        return cls(name_glob, kind, arg, count)
+
+    def matches(self, name: str, key: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.name_glob) or fnmatch.fnmatchcase(key, self.name_glob)
+
+    def describe(self) -> str:
+        return self.kind if self.arg is None else f"{self.kind}:{self.arg}"
+
+
+@dataclass
+class _ChosenFaults:
+    outcome: Fault | None = None
+    slow_bytes_per_second: float = 0.0
+    ttfb_seconds: float = 0.0
+
+    def describe(self) -> list[str]:
+        out = [self.outcome.describe()] if self.outcome else []
+        if self.slow_bytes_per_second:
+            out.append(f"slow:{self.slow_bytes_per_second:g}")
+        if self.ttfb_seconds:
+            out.append(f"ttfb:{self.ttfb_seconds:g}")
+        return out
+
+
+# ---- HTTP ---------------------------------------------------------------------------------------
+_ERROR_CODES = {
+    400: "InvalidArgument",
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    429: "TooManyRequests",
+    500: "InternalError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+class ImageHostHandler(EmulatorRequestHandler):
+    emulator: ClassVar[ImageHost]
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The stdlib logs the request line, whose query string holds the URL signature.
+        log.debug("images %s %s -> %s", self.command, urlsplit(self.path).path, code)
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        host = self.emulator
+        split = urlsplit(self.path)
+        key = unquote(split.path).lstrip("/")
+        name = key.rsplit(".", 1)[0] if "." in key.rsplit("/", 1)[-1] else key
+        host._count(name)
+        faults = host._take_faults(name, key)
+        rec = RequestRecord(
+            method=self.command,
+            path=split.path,  # never the query string: it carries the signature
+            status=0,
+            headers={k: v for k, v in self.headers.items() if k.lower() in ("user-agent", "range")},
+            info={"name": name, "faults": faults.describe()},
+        )
+        try:
+            rec.status = self._respond(key, split.query, faults, rec)
+        except OSError as exc:  # the client went away mid-response
+            rec.info["client_error"] = type(exc).__name__
+            self.close_connection = True
+        finally:
+            host.record(rec)
+
+    def _respond(self, key: str, query: str, faults: _ChosenFaults, rec: RequestRecord) -> int:
+        host = self.emulator
+        outcome = faults.outcome
+        if outcome is not None and outcome.kind == "reset":
+            self.reset_connection()
+            return 0
+        host.shape.first_byte_delay()
+        if faults.ttfb_seconds:
+            time.sleep(faults.ttfb_seconds)
+        if outcome is not None:
+            if outcome.kind == "redirect":
+                assert outcome.arg is not None
+                self.send_bytes(302, b"", {"Location": outcome.arg})
+                return 302
+            if outcome.kind in ("403", "404", "http"):
+                status = int(outcome.arg or 500) if outcome.kind == "http" else int(outcome.kind)
+                code = _ERROR_CODES.get(status, "InternalError")
+                return self._send_error(status, code, "Injected fault.")
+
+        problem = host._check_signature(key, query)
+        if problem is not None:
+            code, message = problem
+            return self._send_error(403, code, message)
+        image = host._lookup(key)
+        if image is None:
+            return self._send_error(404, "NoSuchKey", "The specified key does not exist.")
+
+        crc = image.crc64()
+        announced, body_limit = image.size, image.size
+        if outcome is not None and outcome.kind == "truncate":
+            body_limit = min(int(outcome.arg or 0), image.size)
+        elif outcome is not None and outcome.kind == "wrong-length":
+            announced = int(outcome.arg or 0)
+            body_limit = min(announced, image.size)
+        elif outcome is not None and outcome.kind == "bad-crc":
+            crc ^= 0xFFFF
+        self.send_response(200)
+        for header, value in {
+            "Content-Type": image.content_type,
+            "Content-Length": str(announced),
+            "ETag": f'"{image.etag}"',
+            "Last-Modified": formatdate(image.last_modified, usegmt=True),
+            "Accept-Ranges": "bytes",
+            "x-oss-request-id": _request_id(),
+            "x-oss-object-type": "Normal",
+            "x-oss-hash-crc64ecma": str(crc),
+        }.items():
+            self.send_header(header, value)
+        self.end_headers()
+        if self.command == "HEAD":
+            return 200
+        sent = self._stream(image.iter_bytes(), body_limit, faults.slow_bytes_per_second)
+        rec.info["bytes_sent"] = sent
+        if sent != announced:
+            # The body no longer matches its framing: drop the connection like a broken upstream.
+            self.close_connection = True
+        return 200
+
+    def _stream(self, pieces: Iterator[bytes], limit: int, slow_bytes_per_second: float) -> int:
+        rates = [
+            r
+            for r in (self.emulator.shape.bandwidth_bytes_per_second, slow_bytes_per_second)
+            if r > 0
+        ]
+        pacer = NetworkShape(bandwidth_bytes_per_second=min(rates)) if rates else None
+        # Small slices under a rate cap, so pacing is smooth rather than 64 KiB bursts.
+        slice_size = PIECE_SIZE if pacer is None else max(1, min(PIECE_SIZE, int(min(rates) / 20)))
+        started = time.monotonic()
+        sent = 0
+        for piece in pieces:
+            if sent >= limit:
+                break
+            piece = piece[: limit - sent]
+            for start in range(0, len(piece), slice_size):
+                chunk = piece[start : start + slice_size]
+                self.wfile.write(chunk)
+                sent += len(chunk)
+                if pacer is not None:
+                    pacer.pace(started, sent)
+        return sent
+
+    def _send_error(self, status: int, code: str, message: str) -> int:
+        request_id = _request_id()
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+            f"<RequestId>{request_id}</RequestId><HostId>{escape(self.emulator.host_port)}</HostId>"
+            "</Error>"
+        ).encode()
+        self.send_bytes(
+            status,
+            body,
+            {"Content-Type": "application/xml", "x-oss-request-id": request_id},
+            head_only=self.command == "HEAD",
+        )
+        return status
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex[:24].upper()
+
+
+# ---- the emulator -------------------------------------------------------------------------------
+class ImageHost(Emulator):
+    """Serves generated images at OSS-style signed URLs. Start it (context manager) before adding
+    images: URLs embed the port."""
+
+    name = "images"
+    handler_class = ImageHostHandler
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        signing_key: bytes | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(host=host, port=port)
+        self.clock = clock or Clock()
+        self.shape = NetworkShape()
+        self._signing_key = signing_key if signing_key is not None else secrets.token_bytes(32)
+        # Looks like an AccessKey id; derived from the key so URLs stay stable for a given key.
+        self.access_key_id = "LTAI5t" + hashlib.sha256(self._signing_key).hexdigest()[:18].upper()
+        self._images: dict[str, HostedImage] = {}  # by key "<name>.<ext>"
+        self._by_name: dict[str, HostedImage] = {}
+        self._faults: list[Fault] = []
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ImageHost:
+        self.start()
+        return self
+
+    # ---- images ----
+    def add_image(
+        self, name: str, *, size_bytes: int, fmt: str = "png", ttl_seconds: float = 3600
+    ) -> str:
+        """Register an image of `size_bytes` (exact unless below the base image size, or within a
+        few bytes of it) and return its signed URL, valid for `ttl_seconds` of clock time."""
+        fmt = fmt.lower()
+        if fmt not in _FORMATS:
+            raise ValueError(f"unsupported image format {fmt!r}")
+        name = name.strip("/")
+        if not name:
+            raise ValueError("image name must not be empty")
+        fmt = _FORMATS[fmt][0] if fmt == "jpeg" else fmt
+        base = render_base_image(name, fmt)
+        image = HostedImage(
+            name=name,
+            fmt=fmt,
+            requested_size=size_bytes,
+            layout=_plan_layout(base, fmt, size_bytes),
+            seed=_seed("filler", name, fmt, str(size_bytes)),
+            last_modified=self.clock.now(),
+            ttl_seconds=ttl_seconds,
+        )
+        with self._lock:
+            old = self._by_name.pop(name, None)
+            if old is not None:
+                self._images.pop(old.key, None)
+            self._images[image.key] = image
+            self._by_name[name] = image
+        return self.url_for(name)
+
+    def remove_image(self, name: str) -> None:
+        """Forget an image (e.g. the result was cleaned up); its URLs then answer 404."""
+        with self._lock:
+            image = self._by_name.pop(name, None)
+            if image is not None:
+                self._images.pop(image.key, None)
+
+    def url_for(self, name: str, *, expires_at: float | None = None, fmt: str = "png") -> str:
+        """A signed URL for `name` (a registered image, or any name with `fmt` for 404 tests),
+        expiring at `expires_at` (clock time; default now + the image's ttl or one hour)."""
+        image = self._by_name.get(name)
+        ext = image.extension if image else _FORMATS[fmt.lower()][0]
+        if expires_at is None:
+            expires_at = self.clock.now() + (image.ttl_seconds if image else 3600)
+        key = f"{name}.{ext}"
+        expires = int(expires_at)
+        signature = self._sign(key, expires)
+        return (
+            f"{self.endpoint}/{quote(key, safe='/')}?Expires={expires}"
+            f"&OSSAccessKeyId={self.access_key_id}&Signature={quote(signature, safe='')}"
+        )
+
+    def _get(self, name: str) -> HostedImage:
+        image = self._by_name.get(name)
+        if image is None:
+            raise KeyError(f"no image named {name!r}")
+        return image
+
+    def image_size(self, name: str) -> int:
+        return self._get(name).size
+
+    def image_bytes_iter(self, name: str) -> Iterator[bytes]:
+        """The exact bytes a GET returns, in ~64 KiB pieces."""
+        return self._get(name).iter_bytes()
+
+    def expected_crc64(self, name: str) -> int:
+        return self._get(name).crc64()
+
+    def content_type(self, name: str) -> str:
+        return self._get(name).content_type
+
+    # ---- faults ----
+    def inject(self, name_glob: str, fault: str, count: int | None = None) -> None:
+        """Inject `fault` for names (or "<name>.<ext>") matching `name_glob`, for the next `count`
+        requests (None = until cleared). Faults: 404, 403, reset, redirect:<url>, http:<status>,
+        truncate:<bytes>, wrong-length:<n>, bad-crc, slow:<bytes_per_second>, ttfb:<seconds>.
+        One outcome fault applies per request (earliest injected first); slow/ttfb combine."""
+        parsed = Fault.parse(name_glob, fault, count)
+        with self._lock:
+            self._faults.append(parsed)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_faults(self, name: str, key: str) -> _ChosenFaults:
+        chosen = _ChosenFaults()
+        with self._lock:
+            for fault in self._faults:
+                if not fault.matches(name, key):
+                    continue
+                if fault.kind in _MODIFIER_FAULTS:
+                    value = float(fault.arg or 0)
+                    if fault.kind == "slow":
+                        chosen.slow_bytes_per_second = value
+                    else:
+                        chosen.ttfb_seconds = value
+                elif chosen.outcome is None:
+                    chosen.outcome = fault
+                else:
+                    continue
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+            self._faults = [f for f in self._faults if f.remaining is None or f.remaining > 0]
+        return chosen
+
+    # ---- counters ----
+    def get_count(self, name: str) -> int:
+        """Requests (GET or HEAD, whatever the outcome) for `name` (with or without extension)."""
+        with self._lock:
+            if name in self._counts:
+                return self._counts[name]
+            return self._counts.get(name.rsplit(".", 1)[0], 0)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] = self._counts.get(name, 0) + 1
+
+    # ---- signing ----
+    def _sign(self, key: str, expires: int) -> str:
+        # OSS V1 query-string signing shape: VERB, MD5, type, Expires, resource.
+        string_to_sign = f"GET\n\n\n{expires}\n/{key}"
+        digest = hmac.new(self._signing_key, string_to_sign.encode(), hashlib.sha1).digest()
+        return base64.b64encode(digest).decode()
+
+    def _check_signature(self, key: str, query: str) -> tuple[str, str] | None:
+        """None if the URL is valid now, else the OSS error (code, message)."""
+        params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        expires_s, signature = params.get("Expires"), params.get("Signature")
+        if not expires_s or not signature or not params.get("OSSAccessKeyId"):
+            return "AccessDenied", "You have no right to access this object because of bucket acl."
+        try:
+            expires = int(expires_s)
+        except ValueError:
+            return "AccessDenied", "Invalid argument: Expires."
+        if self.clock.now() > expires:
+            return "AccessDenied", "Request has expired."
+        if params["OSSAccessKeyId"] != self.access_key_id:
+            return "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist."
+        if not hmac.compare_digest(self._sign(key, expires), signature):
+            return (
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        return None
+
+    def _lookup(self, key: str) -> HostedImage | None:
+        with self._lock:
+            return self._images.get(key)
+
+
+# ---- command line -------------------------------------------------------------------------------
+SAMPLE_IMAGES: list[dict[str, Any]] = [
+    {"name": "samples/small", "size_bytes": 8 * 1024, "fmt": "png"},
+    {"name": "samples/photo", "size_bytes": 200 * 1024, "fmt": "jpg"},
+    {"name": "samples/large", "size_bytes": 30 * 1024 * 1024, "fmt": "png"},
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve sample result images at signed URLs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ttl", type=float, default=3600, help="URL lifetime in seconds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with ImageHost(host=args.host, port=args.port) as images:
+        print(f"image host listening on {images.endpoint}", flush=True)
+        for sample in SAMPLE_IMAGES:
+            url = images.add_image(ttl_seconds=args.ttl, **sample)
+            print(url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -70,7 +70,9 @@ class CredentialStore:
         with self._lock:
             return self._by_id.get(access_key_id)
 
-    def check(self, access_key_id: str, security_token: str | None) -> tuple[str, IssuedCredentials | None]:
+    def check(
+        self, access_key_id: str, security_token: str | None
+    ) -> tuple[str, IssuedCredentials | None]:
         """Validate key id and token (not the signature: each protocol signs differently)."""
         creds = self.lookup(access_key_id)
         if creds is None:

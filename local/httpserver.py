@@ -6,6 +6,7 @@ Protocol logic lives in each emulator; this module knows nothing about alimt or 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
@@ -48,7 +49,7 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     server_version = "LocalCloud/1.0"
     emulator: ClassVar[Any] = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.emulator.name if self.emulator else "-", *args)
 
     # ---- bodies -------------------------------------------------------------------------
@@ -88,7 +89,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
                 yield data
 
     def send_bytes(
-        self, status: int, body: bytes, headers: dict[str, str] | None = None, head_only: bool = False
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        head_only: bool = False,
     ) -> None:
         self.send_response(status)
         hdrs = dict(headers or {})
@@ -102,15 +107,11 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
     # ---- faults -------------------------------------------------------------------------
     def reset_connection(self) -> None:
         """Close with RST (SO_LINGER 0): the client sees 'connection reset by peer'."""
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.connection.close()
-        except OSError:
-            pass
 
     def hang(self, seconds: float) -> None:
         """Accept the request and say nothing for a while, then drop the connection."""
@@ -137,7 +138,10 @@ class Emulator:
         handler = type(f"{type(self).__name__}Handler", (self.handler_class,), {"emulator": self})
         self._server = QuietThreadingHTTPServer((self._host, self._port), handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self.name,
+            daemon=True,
         )
         self._thread.start()
         log.info("%s listening on %s", self.name, self.endpoint)
@@ -178,7 +182,9 @@ class Emulator:
         with self._requests_lock:
             self.requests.clear()
 
-    def requests_matching(self, method: str | None = None, path_contains: str | None = None) -> list[RequestRecord]:
+    def requests_matching(
+        self, method: str | None = None, path_contains: str | None = None
+    ) -> list[RequestRecord]:
         with self._requests_lock:
             return [
                 r

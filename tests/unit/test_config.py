@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from collector.config import DEFAULT_ALLOWED_SOURCE_HOSTS, CollectorConfig, ConfigError
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from collector.error_policy import POLICY, Action, decide
 from collector.errors import CollectorError, Source
 

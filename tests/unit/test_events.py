@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from collector.errors import InvalidEvent
 from collector.events import MAX_EVENT_BYTES, parse_trigger_event
 from collector.models import TaskRequest, TriggerKind
@@ -104,7 +105,7 @@ def test_batch_keeps_good_ids_and_rejects_bad_ones() -> None:
         (b"a/b", "not a valid TaskId"),
         (b"bad\x00id", "not a valid TaskId"),
         ("x" * 200, "limit is 128"),
-        ("ЕЕА28Е6D", "ASCII letters"),  # Cyrillic look-alikes
+        ("\u0415\u0415\u041028\u04156D", "ASCII letters"),  # Cyrillic look-alikes of EEA28E6D
         (b"[1, 2]", "got a JSON list"),
         (b"42", "got a JSON int"),
         (b"null", "got a JSON null"),
@@ -121,7 +122,10 @@ def test_batch_keeps_good_ids_and_rejects_bad_ones() -> None:
         (b'{"taskId": "T1", "outputPrefix": "collector/x/"}', "STATE_PREFIX"),
         (mns_json(""), "is empty"),
         (mns_json("{not json"), "not valid JSON"),
-        (json.dumps({"TopicOwner": "1", "MessageId": "m", "Message": 5}).encode(), "must be a string"),
+        (
+            json.dumps({"TopicOwner": "1", "MessageId": "m", "Message": 5}).encode(),
+            "must be a string",
+        ),
         (json.dumps({"body": 5}).encode(), "'body' must be a string"),
         (json.dumps({"body": "T1", "attrs": []}).encode(), "'attrs' must be an object"),
         (
@@ -135,7 +139,9 @@ def test_batch_keeps_good_ids_and_rejects_bad_ones() -> None:
             "maxTasks",
         ),
         (
-            json.dumps({"triggerTime": "x", "triggerName": "t", "payload": '{"other": 1}'}).encode(),
+            json.dumps(
+                {"triggerTime": "x", "triggerName": "t", "payload": '{"other": 1}'}
+            ).encode(),
             "unknown keys",
         ),
         (b"[" * 100 + b"]" * 100, "nested"),

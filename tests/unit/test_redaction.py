@@ -25,5 +25,7 @@ def test_registered_secrets_are_masked_everywhere() -> None:
 def test_header_like_secrets_are_masked() -> None:
     out = redact('Authorization: OSS AKID:c2lnbmF0dXJl\nx-oss-security-token: "CAIStok"')
     assert "c2lnbmF0dXJl" not in out and "CAIStok" not in out
-    as_dict = redact(str({"authorization": "OSS AKID:c2lnbmF0dXJl", "x-oss-security-token": "CAIStok"}))
+    as_dict = redact(
+        str({"authorization": "OSS AKID:c2lnbmF0dXJl", "x-oss-security-token": "CAIStok"})
+    )
     assert "c2lnbmF0dXJl" not in as_dict and "CAIStok" not in as_dict

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from collector.errors import CollectorError
 from collector.image_source import SourcePolicy
 

@@ -30,6 +30,7 @@ def call_with_retry(
     again while the deadline leaves room for another attempt. Final errors and the last transient
     error are raised to the caller."""
     attempt = 0
+    started = time.monotonic()
     while True:
         try:
             return operation()
@@ -48,8 +49,10 @@ def call_with_retry(
                     taskId=task_id,
                     operation=what,
                     code=error.key,
+                    outcome="retry",
                     attempt=attempt + 1,
                     delaySeconds=round(delay, 3),
+                    elapsedSeconds=round(time.monotonic() - started, 3),
                     detail=error.detail,
                 )
             time.sleep(delay)

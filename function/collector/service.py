@@ -43,6 +43,11 @@ MAX_POLL_INTERVAL = 10.0
 MAX_RECHECK_DELAY = 300.0  # well inside the 1-hour result retention
 
 
+def recheck_delay(attempts: int) -> float:
+    """How long a pending task rests before the sweep asks again: 5 s, 10 s, 20 s ... 5 min."""
+    return min(5.0 * 2 ** max(0, attempts - 1), MAX_RECHECK_DELAY)
+
+
 def event_text(raw: Any) -> str:
     """The event as text for a dead letter, whatever it was (undecodable bytes are escaped)."""
     if isinstance(raw, (bytes, bytearray)):
@@ -315,7 +320,7 @@ class ResultCollector:
         record.last_code = None
         record.last_error = None
         record.last_check = now
-        record.next_check = now + min(5.0 * 2**record.attempts, MAX_RECHECK_DELAY)
+        record.next_check = now + recheck_delay(record.attempts)
         self.pending.save(record)
         return TaskOutcome(record.task_id, Outcome.PENDING, code=record.last_status)
 
@@ -347,7 +352,7 @@ class ResultCollector:
                     record.last_code = error.key
                     record.last_error = error.detail
                     record.last_check = now
-                    record.next_check = now + min(5.0 * 2**record.attempts, MAX_RECHECK_DELAY)
+                    record.next_check = now + recheck_delay(record.attempts)
                     self.pending.save(record)
                 return TaskOutcome(
                     task_id,
@@ -412,5 +417,6 @@ class ResultCollector:
             objectsWritten=outcome.objects_written,
             bytesWritten=outcome.bytes_written,
             timings={k: round(v, 3) for k, v in outcome.timings.items()},
+            elapsedSeconds=round(outcome.timings["totalSeconds"], 3),
         )
         return outcome

@@ -1,0 +1,308 @@
+"""`status`: what happened to one task, or a summary of everything the collector knows about.
+
+States, as the function records them in OSS:
+  copied         <OUTPUT_PREFIX><TaskId>/manifest.json exists
+  dead_lettered  <STATE_PREFIX>dead-letter/<TaskId>.json exists (with code, reason, redrivable)
+  pending        <STATE_PREFIX>pending/<TaskId>.json exists (the timer sweep will check it again)
+  unknown        none of those: never seen, or the wrong bucket/prefix
+A task can briefly be in two places (a manifest is written before the pending record is removed);
+the most final one wins."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from collector.errors import CollectorError
+from collector.layout import KeyLayout
+from collector.object_store import ObjectStore
+from collector.state import DeadLetterStore, ManifestStore, PendingRecord, PendingRegistry, iso
+from ops.progress import NoProgress, Progress
+
+FETCH_CONCURRENCY = 16
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def fetch_all(items: list[T], fetch: Callable[[T], R], progress: Progress) -> list[R]:
+    """Small JSON documents, read concurrently; progress counts documents read."""
+    if not items:
+        return []
+    results: list[R] = []
+    with ThreadPoolExecutor(max_workers=min(FETCH_CONCURRENCY, len(items))) as pool:
+        for result in pool.map(fetch, items):
+            results.append(result)
+            progress.step()
+    return results
+
+
+# --- one task ------------------------------------------------------------------------------------
+def task_status(
+    store: ObjectStore,
+    layout: KeyLayout,
+    task_id: str,
+    output_prefix: str | None = None,
+    *,
+    now: float | None = None,
+) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    pending = PendingRegistry(store, layout).get(task_id)
+    letter = DeadLetterStore(store, layout).get(task_id)
+    prefix = output_prefix or (pending.output_prefix if pending else None)
+    if prefix is None and letter is not None and isinstance(letter.get("outputPrefix"), str):
+        prefix = letter["outputPrefix"]
+    manifest = ManifestStore(store, layout).get(task_id, prefix)
+
+    report: dict[str, Any] = {"taskId": task_id, "state": "unknown"}
+    if pending is not None:
+        report["pending"] = pending_view(pending, now)
+    if letter is not None:
+        report["deadLetter"] = dead_letter_view(letter)
+    if manifest is not None:
+        report["copied"] = manifest_view(manifest)
+    for state, present in (
+        ("copied", manifest),
+        ("dead_lettered", letter),
+        ("pending", pending),
+    ):
+        if present is not None:
+            report["state"] = state
+            break
+    if report["state"] == "unknown":
+        report["looked"] = [
+            layout.manifest_key(task_id, prefix),
+            layout.dead_letter_key(task_id),
+            layout.pending_key(task_id),
+        ]
+    return report
+
+
+def pending_view(record: PendingRecord, now: float) -> dict[str, Any]:
+    return {
+        "firstSeen": iso(record.first_seen),
+        "ageSeconds": round(max(0.0, now - record.first_seen), 1),
+        "attempts": record.attempts,
+        "lastStatus": record.last_status,
+        "lastCode": record.last_code,
+        "lastError": record.last_error,
+        "nextCheck": iso(record.next_check),
+        "dueInSeconds": round(max(0.0, record.next_check - now), 1),
+        "outputPrefix": record.output_prefix,
+        "trigger": record.trigger,
+    }
+
+
+def dead_letter_view(letter: dict[str, Any]) -> dict[str, Any]:
+    keys = ("code", "reason", "message", "redrivable", "attempts", "firstSeen", "deadLetteredAt")
+    view = {k: letter.get(k) for k in keys}
+    view.update(requestId=letter.get("requestId"), outputPrefix=letter.get("outputPrefix"))
+    return view
+
+
+def manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
+    images = manifest.get("images") if isinstance(manifest.get("images"), list) else []
+    assert isinstance(images, list)
+    return {
+        "status": manifest.get("status"),
+        "collectedAt": manifest.get("collectedAt"),
+        "outputPrefix": manifest.get("outputPrefix"),
+        "imageCount": manifest.get("imageCount", len(images)),
+        "failedCount": manifest.get("failedCount", 0),
+        "failedImages": [
+            {"index": e.get("index"), "code": e.get("code"), "message": e.get("message")}
+            for e in images
+            if isinstance(e, dict) and not e.get("success")
+        ],
+    }
+
+
+# --- the summary ---------------------------------------------------------------------------------
+@dataclass
+class Summary:
+    pending: int = 0
+    pending_due: int = 0
+    oldest_pending: dict[str, Any] | None = None
+    dead_lettered: int = 0
+    dead_letters_by_code: dict[str, int] = field(default_factory=dict)
+    redrivable: int = 0
+    rejected: int = 0
+    copied: int = 0
+    unreadable: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pending": self.pending,
+            "pendingDue": self.pending_due,
+            "oldestPending": self.oldest_pending,
+            "deadLettered": self.dead_lettered,
+            "deadLettersByCode": self.dead_letters_by_code,
+            "redrivable": self.redrivable,
+            "rejected": self.rejected,
+            "copied": self.copied,
+            "unreadable": self.unreadable,
+        }
+
+
+def listed_keys(store: ObjectStore, prefix: str, progress: Progress) -> Iterable[str]:
+    for obj in store.list(prefix):
+        progress.step()
+        yield obj.key
+
+
+def summary(
+    store: ObjectStore,
+    layout: KeyLayout,
+    *,
+    now: float | None = None,
+    progress: Callable[[str], Progress] | None = None,
+) -> Summary:
+    now = time.time() if now is None else now
+    make_progress = progress or (lambda label: NoProgress())
+    result = Summary()
+
+    # pending: every record is read, for the oldest one and the due count
+    listing = make_progress("listing pending")
+    task_ids = [
+        t
+        for t in (
+            layout.task_id_from_pending_key(k)
+            for k in listed_keys(store, layout.pending_prefix, listing)
+        )
+        if t
+    ]
+    listing.done()
+    registry = PendingRegistry(store, layout)
+    reading = make_progress("reading pending records")
+
+    def load_pending(task_id: str) -> PendingRecord | None:
+        try:
+            return registry.get(task_id)
+        except CollectorError:
+            return None
+
+    records = fetch_all(task_ids, load_pending, reading)
+    reading.done()
+    readable = [r for r in records if r is not None]
+    result.unreadable += len(records) - len(readable)
+    result.pending = len(task_ids)
+    result.pending_due = sum(1 for r in readable if r.next_check <= now)
+    if readable:
+        oldest = min(readable, key=lambda r: r.first_seen)
+        result.oldest_pending = {
+            "taskId": oldest.task_id,
+            "firstSeen": iso(oldest.first_seen),
+            "ageSeconds": round(max(0.0, now - oldest.first_seen), 1),
+            "attempts": oldest.attempts,
+            "lastStatus": oldest.last_status,
+        }
+
+    # dead letters: rejected events are counted from the listing; task letters are read for the code
+    listing = make_progress("listing dead letters")
+    letter_keys: list[str] = []
+    rejected_prefix = layout.dead_letter_prefix + "rejected/"
+    for key in listed_keys(store, layout.dead_letter_prefix, listing):
+        if key.startswith(rejected_prefix):
+            result.rejected += 1
+        elif key.endswith(".json") and "/" not in key[len(layout.dead_letter_prefix) :]:
+            letter_keys.append(key)
+    listing.done()
+    reading = make_progress("reading dead letters")
+
+    def load_letter(key: str) -> dict[str, Any] | None:
+        try:
+            return store.get_json(key)
+        except CollectorError:
+            return None
+
+    letters = fetch_all(letter_keys, load_letter, reading)
+    reading.done()
+    codes: Counter[str] = Counter()
+    for letter in letters:
+        if letter is None:
+            result.unreadable += 1
+            continue
+        codes[str(letter.get("code"))] += 1
+        if letter.get("redrivable") is True:
+            result.redrivable += 1
+    result.dead_lettered = len(letter_keys)
+    result.dead_letters_by_code = dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    # copied: manifests directly under a TaskId folder of the output prefix
+    listing = make_progress("listing output")
+    for key in listed_keys(store, layout.output_prefix, listing):
+        rest = key[len(layout.output_prefix) :]
+        if rest.count("/") == 1 and rest.endswith("/manifest.json"):
+            result.copied += 1
+    listing.done()
+    return result
+
+
+# --- text rendering ------------------------------------------------------------------------------
+def age_text(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h"
+
+
+def render_task(report: dict[str, Any]) -> str:
+    lines = [f"{report['taskId']}: {report['state']}"]
+    copied = report.get("copied")
+    if copied:
+        lines.append(
+            f"  copied {copied['collectedAt']}: {copied['imageCount']} image(s), "
+            f"{copied['failedCount']} failed, status {copied['status']}, "
+            f"output {copied['outputPrefix']}"
+        )
+        for failed in copied["failedImages"]:
+            lines.append(f"    image {failed['index']}: {failed['code']} {failed['message']}")
+    letter = report.get("deadLetter")
+    if letter:
+        lines.append(
+            f"  dead-lettered {letter['deadLetteredAt']}: code {letter['code']} "
+            f"({'redrivable' if letter['redrivable'] else 'not redrivable'}), "
+            f"attempts {letter['attempts']}"
+        )
+        lines.append(f"    reason: {letter['reason']}")
+        if letter.get("message"):
+            lines.append(f"    message: {letter['message']}")
+    pending = report.get("pending")
+    if pending:
+        lines.append(
+            f"  pending for {age_text(pending['ageSeconds'])} (since {pending['firstSeen']}), "
+            f"attempts {pending['attempts']}, last status {pending['lastStatus']}"
+            + (f", last error {pending['lastCode']}" if pending["lastCode"] else "")
+            + f", next check in {age_text(pending['dueInSeconds'])}"
+        )
+    if report["state"] == "unknown":
+        lines.append("  not found at: " + ", ".join(report["looked"]))
+    return "\n".join(lines)
+
+
+def render_summary(result: Summary, bucket: str, layout: KeyLayout) -> str:
+    lines = [
+        f"bucket {bucket}: output {layout.output_prefix}, state {layout.state_prefix}",
+        f"  copied         {result.copied}",
+        f"  pending        {result.pending} ({result.pending_due} due now)",
+    ]
+    if result.oldest_pending:
+        oldest = result.oldest_pending
+        lines.append(
+            f"    oldest       {oldest['taskId']}, {age_text(oldest['ageSeconds'])} "
+            f"(attempts {oldest['attempts']}, last status {oldest['lastStatus']})"
+        )
+    lines.append(f"  dead-lettered  {result.dead_lettered} ({result.redrivable} redrivable)")
+    for code, count in result.dead_letters_by_code.items():
+        lines.append(f"    code {code:<12} {count}")
+    lines.append(f"  rejected       {result.rejected} (bad input, never redrivable)")
+    if result.unreadable:
+        lines.append(f"  unreadable     {result.unreadable} (records that could not be read)")
+    return "\n".join(lines)

@@ -35,7 +35,12 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The reliability and security suite (tests/reliability): prints the figures, fails on any loss,
+# duplicate write, crash on fuzzed input or leaked secret.
+reliability: $(STAMP)
+	$(BIN)/python -m tests.reliability.report $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

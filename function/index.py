@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from collector.config import CollectorConfig, ConfigError
-from collector.errors import InvalidEvent, RetryableInvocationError
+from collector.errors import CollectorError, InvalidEvent, RetryableInvocationError
 from collector.events import parse_trigger_event
 
 try:  # validated once per instance (cold start)
@@ -37,7 +37,17 @@ def handler(event: Any, context: Any) -> str:
     except InvalidEvent as problem:
         report = collector.reject_event(event, str(problem))
     else:
-        report = collector.handle(trigger)
+        try:
+            report = collector.handle(trigger)
+        except CollectorError as error:
+            # Nothing of the event was recorded (say, the sweep could not list the pending
+            # registry): fail with the documented retryable error so the platform tries again.
+            collector.log.error(
+                "invocation_failed", trigger=trigger.kind.value, code=error.key, detail=error.detail
+            )
+            raise RetryableInvocationError(
+                f"{trigger.kind.value} invocation failed before recording anything: {error.key}"
+            ) from None
     collector.log.info(
         "invocation_summary",
         trigger=report.trigger,

@@ -54,12 +54,20 @@ class CredentialStore:
             self._by_id[access_key_id] = creds
         return creds
 
-    def issue_sts(self, ttl_seconds: float = 3600.0) -> IssuedCredentials:
-        """Issue temporary keys like STS AssumeRole: an `STS.` key id, a secret and a token."""
+    def issue_sts(
+        self,
+        ttl_seconds: float = 3600.0,
+        *,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
+        security_token: str | None = None,
+    ) -> IssuedCredentials:
+        """Issue temporary keys like STS AssumeRole: an `STS.` key id, a secret and a token. Tests
+        that scan output for leaked secrets may choose recognisable values."""
         creds = IssuedCredentials(
-            access_key_id="STS.LOCAL" + secrets.token_hex(8).upper(),
-            access_key_secret="localsecret" + secrets.token_hex(16),
-            security_token="CAISlocaltoken" + secrets.token_urlsafe(48),
+            access_key_id=access_key_id or "STS.LOCAL" + secrets.token_hex(8).upper(),
+            access_key_secret=access_key_secret or "localsecret" + secrets.token_hex(16),
+            security_token=security_token or "CAISlocaltoken" + secrets.token_urlsafe(48),
             expires_at=self.clock.now() + ttl_seconds,
         )
         with self._lock:

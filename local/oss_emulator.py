@@ -241,6 +241,7 @@ class OssRequestHandler(EmulatorRequestHandler):
         self._status = 0
         self._recorded = False
         self._body_consumed = False
+        self._first_byte_delayed = False
         self._fault: Fault | None = None
         self._info: dict[str, Any] = {"request_id": self._request_id}
         split = urlsplit(self.path)
@@ -576,8 +577,7 @@ class OssRequestHandler(EmulatorRequestHandler):
             time.sleep(
                 self._fault.delay_seconds
             )  # after the work: the write happened, the answer is late
-        if self._op == "get" and status < 300 and stream is not None:
-            self.emulator.shape.first_byte_delay()
+        self._delay_first_byte()  # every answer pays the modelled time to first byte, once
         length = stream[1] if stream is not None else len(body)
         self._status = status
         self._record_once()
@@ -593,6 +593,13 @@ class OssRequestHandler(EmulatorRequestHandler):
             self._send_stream(*stream)
         elif body:
             self.wfile.write(body)
+
+    def _delay_first_byte(self) -> None:
+        """The network model's time to first byte, once per request: writes pay it before the
+        commit (the service's processing time), everything else before the answer."""
+        if not self._first_byte_delayed:
+            self._first_byte_delayed = True
+            self.emulator.shape.first_byte_delay()
 
     def _send_stream(self, src: BinaryIO, length: int) -> None:
         reset_at = max(1, length // 2) if self._fault_is("reset-mid-body") else None
@@ -690,7 +697,7 @@ class OssRequestHandler(EmulatorRequestHandler):
                 metadata=self._user_metadata(),
                 last_modified=emu.clock.now(),
             )
-            emu.shape.first_byte_delay()
+            self._delay_first_byte()
             emu._commit(self._bucket, self._key, received.path, meta, self._forbid_overwrite())
         finally:
             received.path.unlink(missing_ok=True)
@@ -963,7 +970,7 @@ class OssRequestHandler(EmulatorRequestHandler):
                 crc64=str(received.crc),
                 last_modified=emu.clock.now(),
             )
-            emu.shape.first_byte_delay()
+            self._delay_first_byte()
             emu._store_part(self._bucket, upload_id, received.path, part)
         finally:
             received.path.unlink(missing_ok=True)

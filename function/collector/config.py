@@ -41,6 +41,8 @@ class CollectorConfig:
     max_tasks_per_event: int = 50
     sweep_max_seconds: float = 50.0
     sweep_concurrency: int = 4
+    sweep_shards_max: int = 1  # >1: a backlog too big for one sweep is split into shards
+    fanout_function_name: str = ""  # the function the shards are sent to (empty: this one)
     api_timeout_seconds: float = 10.0
     source_timeout_seconds: float = 20.0
     log_level: str = "INFO"
@@ -76,6 +78,8 @@ class CollectorConfig:
             ),
             sweep_max_seconds=reader.number("SWEEP_MAX_SECONDS", cls.sweep_max_seconds, 1, 86400),
             sweep_concurrency=reader.integer("SWEEP_CONCURRENCY", cls.sweep_concurrency, 1, 64),
+            sweep_shards_max=reader.integer("SWEEP_SHARDS_MAX", cls.sweep_shards_max, 1, 256),
+            fanout_function_name=reader.name("FANOUT_FUNCTION_NAME"),
             api_timeout_seconds=reader.number(
                 "API_TIMEOUT_SECONDS", cls.api_timeout_seconds, 0.1, 120
             ),
@@ -155,6 +159,15 @@ class _EnvReader:
                     "(use 'host', 'host:port' or '*.domain'; a bare '*' is not allowed)"
                 )
         return patterns
+
+    def name(self, name: str) -> str:
+        """An FC function name (letters, digits, '_' and '-', up to 64), or empty."""
+        value = self._raw(name)
+        if value is None:
+            return ""
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", value):
+            raise ConfigError(f"{name}={value!r} is not a Function Compute function name")
+        return value
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self._raw(name)

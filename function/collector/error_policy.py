@@ -67,6 +67,7 @@ POLICY: dict[str, tuple[Action, str]] = {
     "image:HTTP4xx":        (D,  "result image host refused the request"),
     "image:HTTP5xx":        (R,  "result image host answered with a server error"),
     "image:Truncated":      (R,  "result image download ended early"),
+    "image:CrcMismatch":    (R,  "result image bytes differ from the host's CRC64 (corrupted on the way)"),
     "image:Timeout":        (R,  "result image host too slow"),
     "image:ConnectionError": (R, "could not reach the result image host"),
     "image:*":              (R,  "unrecognised image download error"),

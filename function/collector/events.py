@@ -5,6 +5,8 @@ Accepted shapes (README "Events"):
 - MNS JSON:     {"TopicOwner": ..., "MessageId": ..., "Message": "<body>", ...attributes}
 - MNS STREAM:   the body itself, or {"body": "<body>", "attrs": {...}}
 - direct:       {"taskId": "..."} / {"TaskId": "..."} or {"taskIds": ["...", ...]}
+- direct sweep: {"sweep": {"shard": i, "shards": K, "maxTasks"?, "maxSeconds"?}}: one shard of a
+                fanned-out sweep, sent by the sweep itself as an asynchronous invocation (kind TIMER)
 A message body is a bare TaskId or JSON {"TaskId"|"taskId": "...", "outputPrefix": "..."}.
 
 Anything else raises `InvalidEvent` with a message that names the problem. A batch with some bad
@@ -32,7 +34,8 @@ MAX_NESTING = 32
 _MNS_ENVELOPE_KEYS = {"TopicOwner", "TopicName", "MessageId", "Message"}
 _TASK_BODY_KEYS = {"TaskId", "taskId", "outputPrefix"}
 _BATCH_KEYS = {"taskIds", "outputPrefix"}
-_SWEEP_KEYS = {"maxTasks", "maxSeconds"}
+_SWEEP_KEYS = {"maxTasks", "maxSeconds", "shard", "shards"}
+MAX_SHARDS = 256
 
 
 def parse_trigger_event(
@@ -97,6 +100,10 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -124,6 +131,10 @@ class _Parser:
             return self._mns_json(value)
         if "body" in value and set(value) <= {"body", "attrs"}:
             return self._mns_stream(value)
+        if set(value) == {"sweep"}:
+            # a shard of a fanned-out sweep (our own asynchronous self-invocation)
+            options = self._sweep_options(value["sweep"])
+            return TriggerEvent(kind=TriggerKind.TIMER, sweep=options, raw=self.raw)
         if "taskIds" in value:
             return self._batch(value)
         if "taskId" in value or "TaskId" in value:
@@ -175,8 +186,25 @@ class _Parser:
             or not 1 <= max_seconds <= 86400
         ):
             raise InvalidEvent("timer payload 'sweep.maxSeconds' must be a number from 1 to 86400")
+        shard: Any = sweep.get("shard")
+        shards: Any = sweep.get("shards")
+        if (shard is None) != (shards is None):
+            raise InvalidEvent("'sweep.shard' and 'sweep.shards' go together")
+        if shards is not None and (
+            not _whole(shards)
+            or not 1 <= shards <= MAX_SHARDS
+            or not _whole(shard)
+            or not 0 <= shard < shards
+        ):
+            raise InvalidEvent(
+                f"'sweep.shards' must be a whole number from 1 to {MAX_SHARDS} and "
+                "'sweep.shard' a whole number from 0 to shards - 1"
+            )
         return SweepOptions(
-            max_tasks=max_tasks, max_seconds=float(max_seconds) if max_seconds else None
+            max_tasks=max_tasks,
+            max_seconds=float(max_seconds) if max_seconds else None,
+            shard=shard,
+            shards=shards,
         )
 
     def _mns_json(self, value: dict[str, Any]) -> TriggerEvent:

@@ -130,6 +130,7 @@ class OpenImage:
     _deadline: Deadline
     _max_bytes: int
     _complete: bool = False
+    crc64: str | None = None  # the host's x-oss-hash-crc64ecma: what the bytes must hash to
 
     @property
     def extension(self) -> str:
@@ -147,12 +148,15 @@ class OpenImage:
 
         received = 0
         shown = strip_query(self.url)
+        crc = _crc64() if self.crc64 else None
         try:
             while True:
                 if self._deadline.expired():
                     raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"downloading {shown}")
                 try:
-                    chunk = self._response.read(CHUNK_BYTES)
+                    # read1: what one socket read brings, so a trickling body cannot hold us in
+                    # here past the deadline (read() would wait for the whole CHUNK_BYTES)
+                    chunk = self._response.read1(CHUNK_BYTES)
                 except (Urllib3Error, OSError) as exc:
                     raise _transport_error(exc, shown) from None
                 if not chunk:
@@ -162,6 +166,8 @@ class OpenImage:
                     raise CollectorError(
                         Source.IMAGE, "TooLarge", f"{shown} exceeds {self._max_bytes} bytes"
                     )
+                if crc is not None:
+                    crc.update(chunk)
                 yield chunk
             self._complete = True
             if self.content_length is not None and received != self.content_length:
@@ -170,11 +176,22 @@ class OpenImage:
                     "Truncated",
                     f"{shown}: got {received} of {self.content_length} bytes",
                 )
+            if crc is not None and str(crc.crc) != self.crc64:
+                # Raised before the upload's last chunk is sent, so OSS keeps nothing of it.
+                raise CollectorError(
+                    Source.IMAGE, "CrcMismatch", f"{shown}: bytes differ from the host's CRC64"
+                )
         finally:
             self.close()
 
     def close(self) -> None:
         _discard(self._response, reusable=self._complete)
+
+
+def _crc64() -> Any:
+    from oss2.utils import Crc64  # the same CRC-64/ECMA that OSS reports
+
+    return Crc64(0)
 
 
 def _discard(response: Any, *, reusable: bool) -> None:
@@ -308,7 +325,16 @@ class ImageSource:
                 f"{shown} is {length} bytes; MAX_IMAGE_BYTES is {self._max_bytes}",
             )
         content_type = response.headers.get("Content-Type", "application/octet-stream")
-        return OpenImage(url, content_type, length, response, deadline, self._max_bytes)
+        crc64 = (response.headers.get("x-oss-hash-crc64ecma") or "").strip()
+        return OpenImage(
+            url,
+            content_type,
+            length,
+            response,
+            deadline,
+            self._max_bytes,
+            crc64=crc64 if crc64.isdigit() else None,
+        )
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from collector.models import task_id_problem
+
 
 @dataclass(frozen=True)
 class KeyLayout:
@@ -49,4 +51,5 @@ class KeyLayout:
         if not key.startswith(self.pending_prefix) or not key.endswith(".json"):
             return None
         name = key[len(self.pending_prefix) : -len(".json")]
-        return name if name and "/" not in name else None
+        # a record named like no TaskId (say "..") must never be polled or become part of a key
+        return name if task_id_problem(name) is None else None

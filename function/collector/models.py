@@ -19,7 +19,7 @@ def task_id_problem(value: object) -> str | None:
         return "TaskId is empty"
     if len(value) > TASK_ID_MAX_LENGTH:
         return f"TaskId is {len(value)} characters long; the limit is {TASK_ID_MAX_LENGTH}"
-    if not _TASK_ID.match(value) or not value.isascii():
+    if not _TASK_ID.fullmatch(value) or not value.isascii():  # fullmatch: '$' allows a final \n
         return "TaskId may contain only ASCII letters, digits, '-' and '_' (and must start with a letter or digit)"
     return None
 
@@ -60,6 +60,10 @@ class Rejection:
 class SweepOptions:
     max_tasks: int | None = None
     max_seconds: float | None = None
+    # Fan-out: this invocation sweeps only the tasks whose stable hash falls in `shard` of `shards`,
+    # at API_QPS / shards, and never fans out again.
+    shard: int | None = None
+    shards: int | None = None
 
 
 @dataclass(frozen=True)

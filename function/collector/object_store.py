@@ -83,7 +83,12 @@ class ObjectStore:
         try:
             result = self._bucket.put_object(key, body, headers=headers)
         except Exception as exc:
-            raise self._map(exc, "put", key) from None
+            error = self._map(exc, "put", key)
+            if isinstance(error, CollectorError) and error.code == "CrcMismatch":
+                # OSS holds bytes other than ours: remove them, or a create-once retry would
+                # meet 409 and trust them
+                self.delete(key)
+            raise error from None
         crc = result.crc if result.crc is not None else self._crc_of(body)
         return StoredObject(key, len(body), str(crc))
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from collector.budget import Backoff, Deadline, RateLimiter
 from collector.config import CollectorConfig
 from collector.copier import ImageCopier, worst_error
 from collector.error_policy import decide
 from collector.errors import CollectorError, Source
+from collector.fanout import SweepDispatcher
 from collector.layout import KeyLayout
 from collector.models import (
     BatchResult,
@@ -39,8 +40,10 @@ from collector.state import (
 )
 from collector.telemetry import EventLog
 
+T = TypeVar("T")
 MAX_POLL_INTERVAL = 10.0
 MAX_RECHECK_DELAY = 300.0  # well inside the 1-hour result retention
+STATE_RETRY_SECONDS = 10.0  # how long one state read/write in OSS is retried in process
 
 
 def recheck_delay(attempts: int) -> float:
@@ -104,8 +107,10 @@ class ResultCollector:
         deadline: Deadline,
         limiter: RateLimiter,
         clock: Callable[[], float] = time.time,
+        dispatcher: SweepDispatcher | None = None,
     ) -> None:
         self.config = config
+        self.dispatcher = dispatcher  # sends sweep shards to other invocations (fan-out)
         self.layout = KeyLayout(config.output_prefix, config.state_prefix)
         self._gateway_factory = gateway
         self._gateway: ResultGateway | None = None
@@ -196,14 +201,16 @@ class ResultCollector:
         prefix = request.output_prefix or (record.output_prefix if record else None)
         timings: dict[str, float] = {}
         try:
-            if self.manifests.exists(task_id, prefix):
+            if self._durably(
+                lambda: self.manifests.exists(task_id, prefix), "check manifest", task_id
+            ):
                 if record is not None:  # a sweep found a leftover record: tidy it
-                    self.pending.remove(task_id)
+                    self._durably(lambda: self.pending.remove(task_id), "remove record", task_id)
                 return self._done(
                     TaskOutcome(task_id, Outcome.ALREADY_COPIED), started, trigger, record
                 )
             if record is None:
-                record = self._intake(request, trigger)
+                record = self._durably(lambda: self._intake(request, trigger), "intake", task_id)
             prefix = prefix or record.output_prefix
             api_started = time.monotonic()
             result = self._poll(task_id, wait=wait, deadline=deadline)
@@ -224,6 +231,19 @@ class ResultCollector:
             outcome = self._failed(request, record, error, trigger, event_text)
         outcome.timings.update(timings)
         return self._done(outcome, started, trigger, record)
+
+    def _durably(self, operation: Callable[[], T], what: str, task_id: str) -> T:
+        """A read or write of the task's state in OSS, retried in process like any transient
+        failure (error_policy decides), so one 5xx does not fail the whole invocation. Briefly: a
+        bucket that stays unusable fails the invocation soon, for the platform to retry."""
+        return call_with_retry(
+            operation,
+            deadline=self.deadline.sooner(STATE_RETRY_SECONDS),
+            backoff=self.backoff,
+            log=self.log,
+            what=what,
+            task_id=task_id,
+        )
 
     def _intake(self, request: TaskRequest, trigger: str) -> PendingRecord:
         """Make the task durable before working on it: if we are killed mid-copy, the sweep resumes."""
@@ -293,9 +313,12 @@ class ResultCollector:
             "failedCount": report.failed_entries,
             "images": report.manifest_images,
         }
-        created = self.manifests.create(task_id, prefix, manifest)
-        self.pending.remove(task_id)
-        self.dead_letters.remove(task_id)  # a redriven task leaves no stale letter behind
+        created = self._durably(
+            lambda: self.manifests.create(task_id, prefix, manifest), "write manifest", task_id
+        )
+        self._durably(lambda: self.pending.remove(task_id), "remove record", task_id)
+        # a redriven task leaves no stale letter behind
+        self._durably(lambda: self.dead_letters.remove(task_id), "remove dead letter", task_id)
         outcome = TaskOutcome(
             task_id,
             Outcome.COPIED if created else Outcome.ALREADY_COPIED,
@@ -321,7 +344,7 @@ class ResultCollector:
         record.last_error = None
         record.last_check = now
         record.next_check = now + recheck_delay(record.attempts)
-        self.pending.save(record)
+        self._durably(lambda: self.pending.save(record), "save record", record.task_id)
         return TaskOutcome(record.task_id, Outcome.PENDING, code=record.last_status)
 
     def _failed(
@@ -353,7 +376,8 @@ class ResultCollector:
                     record.last_error = error.detail
                     record.last_check = now
                     record.next_check = now + recheck_delay(record.attempts)
-                    self.pending.save(record)
+                    saved = record
+                    self._durably(lambda: self.pending.save(saved), "save record", task_id)
                 return TaskOutcome(
                     task_id,
                     Outcome.RETRY,
@@ -374,8 +398,8 @@ class ResultCollector:
                 output_prefix=request.output_prefix or (record.output_prefix if record else None),
                 rule=decision.rule,
             )
-            self.dead_letters.put(letter)
-            self.pending.remove(task_id)
+            self._durably(lambda: self.dead_letters.put(letter), "write dead letter", task_id)
+            self._durably(lambda: self.pending.remove(task_id), "remove record", task_id)
             return TaskOutcome(
                 task_id,
                 Outcome.DEAD_LETTERED,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from collector.budget import Deadline, RateLimiter
+from collector.budget import Deadline, RateLimiter, shared_limiter
 from collector.config import CollectorConfig
 from collector.copier import ImageCopier
 from collector.credentials import FunctionCredentials
@@ -22,14 +22,11 @@ from collector.service import ResultCollector, ResultGateway
 from collector.telemetry import EventLog
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-_limiters: dict[float, RateLimiter] = {}
 
 
 def _limiter(qps: float) -> RateLimiter:
     # shared across invocations of a warm instance, so back-to-back invocations stay paced
-    if qps not in _limiters:
-        _limiters[qps] = RateLimiter(qps)
-    return _limiters[qps]
+    return shared_limiter(qps)
 
 
 def function_timeout(context: Any) -> float:

@@ -166,7 +166,10 @@ def test_real_template_loads() -> None:
     assert spec.environment["OUTPUT_BUCKET"] and "${" not in spec.environment["OUTPUT_BUCKET"]
     assert json.loads(spec.trigger("sweep", "timer").payload) == {"sweep": {"maxTasks": 500}}
     tasks = spec.trigger("tasks", "mns_topic")
-    assert (tasks.notify_content_format, tasks.notify_strategy) == ("JSON", "BACKOFF_RETRY")
+    assert (tasks.notify_content_format, tasks.notify_strategy) == (
+        "JSON",
+        "EXPONENTIAL_DECAY_RETRY",
+    )
     assert spec.async_config.max_retry_attempts == 3
     assert spec.async_config.max_event_age_s == 3600
     assert destination_name(spec.async_config.on_failure or "") == "alimt-collector-dlq"

@@ -118,7 +118,7 @@ def test_timer_trigger_runs_every_minute_with_a_json_payload(props: dict[str, An
 def test_mns_topic_trigger(props: dict[str, Any]) -> None:
     mns = trigger(props, "mns_topic")
     assert mns["triggerConfig"]["notifyContentFormat"] in {"JSON", "STREAM"}
-    assert mns["triggerConfig"]["notifyStrategy"] == "BACKOFF_RETRY"
+    assert mns["triggerConfig"]["notifyStrategy"] == "EXPONENTIAL_DECAY_RETRY"
     assert "/topics/" in mns["sourceArn"]
     assert mns["invocationRole"]
 

@@ -1,0 +1,55 @@
+"""Fan-out of a sweep too big for one invocation: the registry is split into shards by a stable hash
+of the TaskId, and each shard is swept by its own invocation of the function, sent through the
+platform (an asynchronous self-invocation), never by threads in one instance.
+
+Each shard paces its API calls at API_QPS / shards, so the account-wide rate stays API_QPS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any, Protocol
+
+# A sweep plans on this share of its budget for API calls; the rest is listing and stragglers.
+CAPACITY_FACTOR = 0.9
+
+
+class SweepDispatcher(Protocol):
+    """Sends sweep events to other invocations of the function (FC async invocation)."""
+
+    def dispatch(self, events: list[dict[str, Any]]) -> None:
+        """Send every event or raise CollectorError."""
+
+
+def shard_of(task_id: str, shards: int) -> int:
+    """A stable shard for a TaskId: the same in every instance and every run (not `hash()`)."""
+    digest = hashlib.sha256(task_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def capacity(qps: float, budget_seconds: float) -> int:
+    """How many tasks one sweep can poll in its budget at `qps`."""
+    return max(1, int(qps * budget_seconds * CAPACITY_FACTOR))
+
+
+def plan_shards(registered: int, per_sweep: int, shards_max: int) -> int:
+    """How many shards a registry of `registered` tasks needs, at most `shards_max`."""
+    if registered <= per_sweep:
+        return 1
+    return max(1, min(shards_max, math.ceil(registered / per_sweep)))
+
+
+def shard_events(
+    shards: int, *, max_tasks: int | None = None, max_seconds: float | None = None
+) -> list[dict[str, Any]]:
+    """The events for shards 1..shards-1 (the sweep that fans out takes shard 0 itself)."""
+    events = []
+    for shard in range(1, shards):
+        sweep: dict[str, Any] = {"shard": shard, "shards": shards}
+        if max_tasks is not None:
+            sweep["maxTasks"] = max_tasks
+        if max_seconds is not None:
+            sweep["maxSeconds"] = max_seconds
+        events.append({"sweep": sweep})
+    return events

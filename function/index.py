@@ -48,7 +48,7 @@ def handler(event: Any, context: Any) -> str:
             raise RetryableInvocationError(
                 f"{trigger.kind.value} invocation failed before recording anything: {error.key}"
             ) from None
-    collector.log.info(
+    collector.log.metric(
         "invocation_summary",
         trigger=report.trigger,
         counts=report.counts(),

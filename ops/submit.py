@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.alimt_gateway import ALIMT_REGION, map_sdk_error, normalise_code, split_endpoint
+from collector.alimt_gateway import build_alimt_client, map_sdk_error, normalise_code
 from collector.config import prefix_problem
 from collector.errors import CollectorError, Source
 from collector.models import task_id_problem
@@ -97,27 +97,10 @@ def batch_custom_id(custom_task_id: str | None, index: int, batches: int) -> str
 
 class AlimtSubmitter:
     def __init__(self, settings: OpsSettings) -> None:
-        from alibabacloud_alimt20181012.client import Client
-        from alibabacloud_tea_openapi.models import Config
-        from alibabacloud_tea_util.models import RuntimeOptions
-
-        host, protocol = split_endpoint(settings.config.alimt_endpoint)
-        timeout_ms = int(settings.config.api_timeout_seconds * 1000)
-        creds = settings.credentials
-        self._client = Client(
-            Config(
-                access_key_id=creds.access_key_id,
-                access_key_secret=creds.access_key_secret,
-                security_token=creds.security_token,
-                endpoint=host,
-                protocol=protocol,
-                region_id=ALIMT_REGION,
-                connect_timeout=min(timeout_ms, 5000),
-                read_timeout=timeout_ms,
-            )
-        )
-        self._runtime = RuntimeOptions(
-            read_timeout=timeout_ms, connect_timeout=min(timeout_ms, 5000), autoretry=False
+        self._client, self._runtime = build_alimt_client(
+            settings.config.alimt_endpoint,
+            settings.credentials,
+            settings.config.api_timeout_seconds,
         )
 
     def translate_batch(

@@ -40,31 +40,39 @@ def normalise_code(code: Any) -> str:
     return str(code).strip()
 
 
+def build_alimt_client(
+    endpoint: str, credentials: FunctionCredentials, timeout_seconds: float
+) -> tuple[Any, Any]:
+    """The official SDK client and the runtime options every call uses (no SDK retries: our own
+    retries are decided by error_policy). Shared with the operator tools."""
+    from alibabacloud_alimt20181012.client import Client
+    from alibabacloud_tea_openapi.models import Config
+    from alibabacloud_tea_util.models import RuntimeOptions
+
+    host, protocol = split_endpoint(endpoint)
+    timeout_ms = int(timeout_seconds * 1000)
+    connect_ms = min(timeout_ms, 5000)
+    client = Client(
+        Config(
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            security_token=credentials.security_token,
+            endpoint=host,
+            protocol=protocol,
+            region_id=ALIMT_REGION,
+            connect_timeout=connect_ms,
+            read_timeout=timeout_ms,
+        )
+    )
+    runtime = RuntimeOptions(read_timeout=timeout_ms, connect_timeout=connect_ms, autoretry=False)
+    return client, runtime
+
+
 class AlimtGateway:
     def __init__(
         self, endpoint: str, credentials: FunctionCredentials, timeout_seconds: float = 10.0
     ) -> None:
-        from alibabacloud_alimt20181012.client import Client
-        from alibabacloud_tea_openapi.models import Config
-        from alibabacloud_tea_util.models import RuntimeOptions
-
-        host, protocol = split_endpoint(endpoint)
-        timeout_ms = int(timeout_seconds * 1000)
-        self._client = Client(
-            Config(
-                access_key_id=credentials.access_key_id,
-                access_key_secret=credentials.access_key_secret,
-                security_token=credentials.security_token,
-                endpoint=host,
-                protocol=protocol,
-                region_id=ALIMT_REGION,
-                connect_timeout=min(timeout_ms, 5000),
-                read_timeout=timeout_ms,
-            )
-        )
-        self._runtime = RuntimeOptions(
-            read_timeout=timeout_ms, connect_timeout=min(timeout_ms, 5000), autoretry=False
-        )
+        self._client, self._runtime = build_alimt_client(endpoint, credentials, timeout_seconds)
 
     def get_result(self, task_id: str) -> BatchResult:
         from alibabacloud_alimt20181012.models import GetTranslateImageBatchResultRequest

@@ -205,3 +205,14 @@ def test_structured_log_line_per_outcome(
     assert line["requestId"] and "totalSeconds" in line["timings"]
     summary = [line for line in lines if line["event"] == "invocation_summary"]
     assert summary and summary[0]["counts"]["copied"] == 1
+
+
+def test_summary_line_survives_a_quiet_log_level(
+    collector: HandlerHarness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    collector.configure(LOG_LEVEL="WARNING")
+    task_id = make_task(collector.cloud, images=1)
+    collector.invoke({"taskId": task_id})
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert "task_outcome" not in events  # a copied task is INFO: filtered out
+    assert events.count("invocation_summary") == 1  # the metric line is always written

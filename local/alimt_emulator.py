@@ -28,8 +28,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote
 
+from local import acs3
 from local.clock import Clock
-from local.credentials import CredentialCheck, CredentialStore
+from local.credentials import CredentialStore
 from local.httpserver import Emulator, EmulatorRequestHandler, NetworkShape, RequestRecord
 
 log = logging.getLogger("local.alimt")
@@ -42,7 +43,6 @@ HOST_ID = "mt.cn-hangzhou.aliyuncs.com"
 
 RESULT_RETENTION_SECONDS = 3600.0  # results are deleted 1 hour after the task finishes
 CUSTOM_TASK_ID_WINDOW_SECONDS = 180.0  # CustomTaskId de-duplication window
-NONCE_WINDOW_SECONDS = 900.0  # the gateway refuses a reused signature nonce for 15 minutes
 MAX_IMAGES_PER_BATCH = 20
 
 # Business codes (HTTP 200, int Code) and their names, from alimt-api.md.
@@ -259,8 +259,7 @@ class AlimtEmulator(Emulator):
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
         self._custom_ids: dict[str, tuple[str, float]] = {}
-        self._nonces_seen: set[tuple[str, str]] = set()
-        self._nonces_by_age: collections.deque[tuple[float, tuple[str, str]]] = collections.deque()
+        self._nonces = acs3.NonceWindow(self.clock)
         self._task_scripts: dict[str, collections.deque[FaultStep]] = {}
         self._global_script: collections.deque[FaultStep] = collections.deque()
         self._global_fault: FaultStep | None = None
@@ -468,86 +467,32 @@ class AlimtEmulator(Emulator):
 
     # ---- authentication ------------------------------------------------------------------------
     def _check_key(self, access_key_id: str, token: str | None) -> str:
-        outcome, creds = self.credentials.check(access_key_id, token or None)
-        if outcome == CredentialCheck.UNKNOWN_KEY or creds is None:
-            raise _GatewayError(
-                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
-            )
-        if outcome == CredentialCheck.BAD_TOKEN:
-            raise _GatewayError(
-                400,
-                "InvalidSecurityToken.MismatchWithAccessKey",
-                "The security token you provided does not match the access key id.",
-            )
-        if outcome == CredentialCheck.EXPIRED_TOKEN:
-            raise _GatewayError(
-                400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
-            )
-        return creds.access_key_secret
+        try:
+            return acs3.check_key(self.credentials, access_key_id, token)
+        except acs3.Acs3Error as err:
+            raise _GatewayError(err.status, err.code, err.message) from None
 
     def _check_nonce(self, access_key_id: str, nonce: str | None) -> None:
-        if not nonce:
-            return
-        now = self.clock.now()
-        key = (access_key_id, nonce)
-        with self._lock:
-            while self._nonces_by_age and now - self._nonces_by_age[0][0] > NONCE_WINDOW_SECONDS:
-                self._nonces_seen.discard(self._nonces_by_age.popleft()[1])
-            if key in self._nonces_seen:
-                raise _GatewayError(
-                    400, "SignatureNonceUsed", "Specified signature nonce was used already."
-                )
-            self._nonces_seen.add(key)
-            self._nonces_by_age.append((now, key))
+        try:
+            self._nonces.check(access_key_id, nonce)
+        except acs3.Acs3Error as err:
+            raise _GatewayError(err.status, err.code, err.message) from None
 
     def _authenticate_acs3(
         self, handler: AlimtRequestHandler, path: str, query: list[tuple[str, str]], body: bytes
     ) -> None:
-        headers: dict[str, list[str]] = {}
-        for name, value in handler.headers.items():
-            headers.setdefault(name.lower(), []).append(value.strip())
-        auth = _first(headers, "authorization") or ""
-        algorithm, _, rest = auth.partition(" ")
-        parts = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in rest.split(","))}
-        if algorithm != "ACS3-HMAC-SHA256" or not {
-            "Credential",
-            "SignedHeaders",
-            "Signature",
-        } <= set(parts):
-            raise _GatewayError(
-                400,
-                "IncompleteSignature",
-                "The request signature does not conform to Aliyun standards.",
+        headers = acs3.header_lists(handler.headers.items())
+        try:
+            access_key_id = acs3.verify(
+                self.credentials,
+                method=handler.command,
+                path=path,
+                query=query,
+                headers=headers,
+                body=body,
             )
-        access_key_id = parts["Credential"]
-        token = _first(headers, "x-acs-security-token")
-        secret = self._check_key(access_key_id, token)
-
-        payload_hash = hashlib.sha256(body).hexdigest()
-        signed = parts["SignedHeaders"].split(";")
-        canonical_query = "&".join(
-            f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(query)
-        )
-        canonical_headers = "".join(f"{k}:{','.join(sorted(headers.get(k, [])))}\n" for k in signed)
-        canonical_request = "\n".join(
-            [
-                handler.command,
-                path or "/",
-                canonical_query,
-                canonical_headers,
-                parts["SignedHeaders"],
-                payload_hash,
-            ]
-        )
-        string_to_sign = f"{algorithm}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-        expected = hmac.new(secret.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
-        declared_hash = _first(headers, "x-acs-content-sha256") or payload_hash
-        if not hmac.compare_digest(expected, parts["Signature"]) or declared_hash != payload_hash:
-            raise _GatewayError(
-                400,
-                "SignatureDoesNotMatch",
-                "Specified signature does not match our calculation.",
-            )
+        except acs3.Acs3Error as err:
+            raise _GatewayError(err.status, err.code, err.message) from None
         self._check_nonce(access_key_id, _first(headers, "x-acs-signature-nonce"))
 
     def _authenticate_v2(

@@ -43,6 +43,7 @@ class CollectorConfig:
     sweep_concurrency: int = 4
     sweep_shards_max: int = 1  # >1: a backlog too big for one sweep is split into shards
     fanout_function_name: str = ""  # the function the shards are sent to (empty: this one)
+    fc_endpoint: str = ""  # empty: <account_id>.<region>.fc.aliyuncs.com, resolved per invocation
     api_timeout_seconds: float = 10.0
     source_timeout_seconds: float = 20.0
     log_level: str = "INFO"
@@ -80,6 +81,7 @@ class CollectorConfig:
             sweep_concurrency=reader.integer("SWEEP_CONCURRENCY", cls.sweep_concurrency, 1, 64),
             sweep_shards_max=reader.integer("SWEEP_SHARDS_MAX", cls.sweep_shards_max, 1, 256),
             fanout_function_name=reader.name("FANOUT_FUNCTION_NAME"),
+            fc_endpoint=reader.endpoint("FC_ENDPOINT", cls.fc_endpoint),
             api_timeout_seconds=reader.number(
                 "API_TIMEOUT_SECONDS", cls.api_timeout_seconds, 0.1, 120
             ),

@@ -1,7 +1,7 @@
 """The one place that decides what a failure means: retry it, or dead-letter the task.
 
 Read the table top to bottom. Keys are `<source>:<code>` as produced by the adapters
-(`alimt_gateway`, `object_store`, `image_source`) and by the collector itself. A code not in the table
+(`alimt_gateway`, `object_store`, `image_source`, `fc_dispatcher`) and by the collector itself. A code not in the table
 falls back to the rule for its source (`<source>:*`): unknown trouble is retried, never silently
 dropped, because the pending registry bounds every retry by PENDING_LIFETIME_SECONDS anyway.
 """
@@ -78,6 +78,22 @@ POLICY: dict[str, tuple[Action, str]] = {
     "oss:HTTP5xx":          (R,  "OSS answered with a server error"),
     "oss:ConnectionError":  (R,  "could not reach OSS"),
     "oss:*":                (R,  "OSS refused the request (check bucket, endpoint and role)"),
+    # --- FC: sending sweep shards to other invocations (fan-out) ------------------------------------
+    # No task is dead-lettered for these: the sweep keeps to what it can do alone and the next tick
+    # dispatches again. The action says whether waiting helps (retry) or an operator must act.
+    "fc:Throttling":        (R,  "FC throttled the asynchronous invocation"),
+    "fc:HTTP5xx":           (R,  "FC answered with a server error"),
+    "fc:Timeout":           (R,  "FC did not answer in time"),
+    "fc:ConnectionError":   (R,  "could not reach the FC endpoint"),
+    "fc:BadResponse":       (R,  "FC answered with something unexpected"),
+    "fc:InvalidSecurityToken.Expired": (R, "the function's STS token expired"),
+    "fc:SignatureDoesNotMatch":        (DR, "FC rejected the request signature (check the role)"),
+    "fc:InvalidAccessKeyId.NotFound":  (DR, "FC does not know the access key (check the role)"),
+    "fc:InvalidSecurityToken.MismatchWithAccessKey": (DR, "FC rejected the STS token"),
+    "fc:Forbidden":         (DR, "the function's role may not call fc:InvokeFunction on the target"),
+    "fc:FunctionNotFound":  (DR, "FANOUT_FUNCTION_NAME names no function in this region"),
+    "fc:HTTP4xx":           (DR, "FC refused the invocation request (check FC_ENDPOINT)"),
+    "fc:*":                 (R,  "unrecognised FC error"),
     # --- our own limits -------------------------------------------------------------------------
     "budget:DeadlineExceeded": (R, "the invocation's time budget ran out"),
     "input:*":              (D,  "the event was refused"),

@@ -13,6 +13,7 @@ class Source:
     TASK = "task"  # facts about the task itself (invalid, failed, pending too long)
     INPUT = "input"  # the event we were given
     BUDGET = "budget"  # our own time budget ran out
+    FC = "fc"  # Function Compute: sending a sweep shard to another invocation (fan-out)
 
 
 class CollectorError(Exception):

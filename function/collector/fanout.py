@@ -11,6 +11,8 @@ import hashlib
 import math
 from typing import Any, Protocol
 
+from collector.errors import CollectorError
+
 # A sweep plans on this share of its budget for API calls; the rest is listing and stragglers.
 CAPACITY_FACTOR = 0.9
 
@@ -19,7 +21,18 @@ class SweepDispatcher(Protocol):
     """Sends sweep events to other invocations of the function (FC async invocation)."""
 
     def dispatch(self, events: list[dict[str, Any]]) -> None:
-        """Send every event or raise CollectorError."""
+        """Send every event or raise CollectorError (DispatchError once some were sent)."""
+
+
+class DispatchError(CollectorError):
+    """Dispatch stopped at a failed event after the first `sent` events went out: those shards are
+    being swept elsewhere, so the sweep must keep to its own shard (and its share of the quota)."""
+
+    def __init__(self, cause: CollectorError, sent: int) -> None:
+        super().__init__(
+            cause.source, cause.code, cause.detail, retry_after_seconds=cause.retry_after_seconds
+        )
+        self.sent = sent
 
 
 def shard_of(task_id: str, shards: int) -> int:

@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from collector.budget import shared_limiter
+from collector.error_policy import decide
 from collector.errors import CollectorError
-from collector.fanout import capacity, plan_shards, shard_events, shard_of
+from collector.fanout import DispatchError, capacity, plan_shards, shard_events, shard_of
 from collector.models import SweepOptions, TaskOutcome, TaskRequest
 from collector.state import PendingRecord
 
@@ -50,8 +51,7 @@ class PendingSweeper:
         shard = options.shard or 0
         dispatched = 0
         if options.shards is None:
-            shards = self._fan_out(len(task_ids), budget, options)
-            dispatched = shards - 1
+            shards, dispatched = self._fan_out(len(task_ids), budget, options)
         if shards > 1:
             task_ids = [t for t in task_ids if shard_of(t, shards) == shard]
             # every shard takes its share of the quota, so the account-wide rate stays API_QPS
@@ -146,26 +146,39 @@ class PendingSweeper:
         self._log.info("sweep_finished", **summary)
         return summary
 
-    def _fan_out(self, registered: int, budget: float, options: SweepOptions) -> int:
+    def _fan_out(self, registered: int, budget: float, options: SweepOptions) -> tuple[int, int]:
         """Send shards 1..K-1 to other invocations when one sweep cannot finish the registry;
-        return K (1: no fan-out, this sweep does everything)."""
+        return (K, shards sent). K = 1: no fan-out, this sweep does everything."""
         dispatcher = self._collector.dispatcher
         shards_max = self._config.sweep_shards_max
         if dispatcher is None or shards_max <= 1:
-            return 1
+            return 1, 0
         shards = plan_shards(registered, capacity(self._config.api_qps, budget), shards_max)
         if shards <= 1:
-            return 1
+            return 1, 0
         try:
             dispatcher.dispatch(
                 shard_events(shards, max_tasks=options.max_tasks, max_seconds=options.max_seconds)
             )
         except CollectorError as error:
+            sent = error.sent if isinstance(error, DispatchError) else 0
+            decision = decide(error)
+            self._log.warning(
+                "sweep_fan_out_failed",
+                shards=shards,
+                sent=sent,
+                code=error.key,
+                action=decision.action.value,
+                reason=decision.reason,
+            )
+            if sent:
+                # Shards 1..sent are swept elsewhere: keep to shard 0 at API_QPS / K so the
+                # account-wide rate holds; the shards not sent wait for the next tick.
+                return shards, sent
             # not fatal: this sweep does what it can, oldest first, and the next tick tries again
-            self._log.warning("sweep_fan_out_failed", shards=shards, code=error.key)
-            return 1
+            return 1, 0
         self._log.info("sweep_fanned_out", registered=registered, shards=shards)
-        return shards
+        return shards, shards - 1
 
     def _load_one(self, task_id: str) -> PendingRecord | None:
         """A record; None if it vanished (collected meanwhile) or cannot be read (next tick)."""

@@ -14,6 +14,7 @@ from collector.budget import Deadline, RateLimiter, shared_limiter
 from collector.config import CollectorConfig
 from collector.copier import ImageCopier
 from collector.credentials import FunctionCredentials
+from collector.fanout import SweepDispatcher
 from collector.image_source import ImageSource, SourcePolicy
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
@@ -44,6 +45,35 @@ def request_id_of(context: Any) -> str:
 
 def region_of(context: Any, env: Mapping[str, str]) -> str:
     return str(getattr(context, "region", None) or env.get("FC_REGION") or "cn-hangzhou")
+
+
+def function_name_of(context: Any, env: Mapping[str, str]) -> str:
+    function = getattr(context, "function", None)
+    name = getattr(function, "name", None) if function is not None else None
+    return str(name or env.get("FC_FUNCTION_NAME") or "")
+
+
+def build_dispatcher(
+    config: CollectorConfig, context: Any, credentials: FunctionCredentials, env: Mapping[str, str]
+) -> SweepDispatcher | None:
+    """The FC async-invocation dispatcher when fan-out is on (SWEEP_SHARDS_MAX > 1); the SDK it
+    uses is imported only when a sweep actually fans out."""
+    if config.sweep_shards_max <= 1:
+        return None
+    function_name = config.fanout_function_name or function_name_of(context, env)
+    if not function_name:
+        return None  # nowhere to send shards: the sweep works oldest-first on its own
+    from collector.fc_dispatcher import FcDispatcher, fc_endpoint
+
+    region = region_of(context, env)
+    account_id = getattr(context, "account_id", None) or env.get("FC_ACCOUNT_ID")
+    return FcDispatcher(
+        endpoint=fc_endpoint(config.fc_endpoint, account_id, region),
+        function_name=function_name,
+        credentials=credentials,
+        region=region,
+        timeout_seconds=config.api_timeout_seconds,
+    )
 
 
 def build_collector(
@@ -89,4 +119,5 @@ def build_collector(
         request_id=request_id,
         deadline=deadline,
         limiter=_limiter(config.api_qps),
+        dispatcher=build_dispatcher(config, context, credentials, env),
     )

@@ -104,3 +104,60 @@ def test_without_a_dispatcher_one_sweep_takes_the_oldest_first(collector: Handle
     )
     assert answer["sweep"]["processed"] == 2 and answer["sweep"]["registered"] == 3
     assert "shards" not in answer["sweep"]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.payloads: list[bytes] = []
+
+    def __call__(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+
+
+TIMER_5S = {"triggerTime": "x", "triggerName": "sweep", "payload": '{"sweep": {"maxSeconds": 5}}'}
+
+
+def test_shards_are_sent_as_async_invocations_through_fc(collector: HandlerHarness) -> None:
+    cloud = collector.cloud
+    recorder = Recorder()
+    cloud.fc.register_function("alimt-result-collector", recorder)
+    register(cloud, 10, due=False)
+    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")  # capacity 4: 3 shards
+
+    answer = collector.invoke(TIMER_5S)
+
+    assert (answer["sweep"]["shards"], answer["sweep"]["dispatched"]) == (3, 2)
+    assert [json.loads(p) for p in recorder.payloads] == [
+        {"sweep": {"shard": 1, "shards": 3, "maxSeconds": 5}},
+        {"sweep": {"shard": 2, "shards": 3, "maxSeconds": 5}},
+    ]
+    assert all(i.qualifier is None for i in cloud.fc.invocations)
+
+
+def test_a_partly_failed_fan_out_keeps_to_its_shard(collector: HandlerHarness) -> None:
+    cloud = collector.cloud
+    register(cloud, 10, due=False)
+    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")
+
+    def accept_then_fail(payload: bytes) -> None:
+        cloud.fc.inject("http:503")  # the next invocation request fails
+
+    cloud.fc.register_function("alimt-result-collector", accept_then_fail)
+    answer = collector.invoke(TIMER_5S)
+
+    # shard 1 is being swept elsewhere: this sweep keeps to shard 0 of 3 (and its share of the
+    # quota); shard 2 waits for the next tick
+    assert (answer["sweep"]["shards"], answer["sweep"]["dispatched"]) == (3, 1)
+
+
+def test_a_failed_fan_out_leaves_one_sweep_oldest_first(collector: HandlerHarness) -> None:
+    cloud = collector.cloud
+    cloud.fc.register_function("alimt-result-collector", Recorder())
+    cloud.fc.inject("http:403")
+    register(cloud, 10, due=False)
+    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")
+
+    answer = collector.invoke(TIMER_5S)
+
+    assert "shards" not in answer["sweep"] and answer["sweep"]["registered"] == 10
+    assert cloud.fc.invocations == []

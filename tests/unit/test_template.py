@@ -32,6 +32,7 @@ REQUIRED_ENV = {
     "API_QPS",
     "MAX_TASKS_PER_EVENT",
     "SWEEP_MAX_SECONDS",
+    "SWEEP_SHARDS_MAX",
     "LOG_LEVEL",
 }
 

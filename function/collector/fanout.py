@@ -2,7 +2,8 @@
 of the TaskId, and each shard is swept by its own invocation of the function, sent through the
 platform (an asynchronous self-invocation), never by threads in one instance.
 
-Each shard paces its API calls at API_QPS / shards, so the account-wide rate stays API_QPS.
+Each shard paces its API calls at a whole share of API_QPS (`shard_qps`), so the account-wide rate
+stays under API_QPS.
 """
 
 from __future__ import annotations
@@ -51,6 +52,22 @@ def plan_shards(registered: int, per_sweep: int, shards_max: int) -> int:
     if registered <= per_sweep:
         return 1
     return max(1, min(shards_max, math.ceil(registered / per_sweep)))
+
+
+def shard_qps(api_qps: float, shard: int, shards: int) -> float:
+    """The rate shard `shard` of `shards` may poll at. Whole calls per second that add up to
+    floor(API_QPS): a pacer at a whole rate m never puts more than m calls into any one second,
+    while K pacers at a fractional API_QPS / K each could round up together and exceed the quota."""
+    whole = max(1, math.floor(api_qps))
+    share = whole // shards + (1 if shard < whole % shards else 0)
+    if share == 0:  # more shards than whole calls per second (a hand-made event): best effort
+        return api_qps / shards
+    return float(share)
+
+
+def max_shards_for(api_qps: float) -> int:
+    """Shards beyond floor(API_QPS) would leave some shard less than one call per second."""
+    return max(1, math.floor(api_qps))
 
 
 def shard_events(

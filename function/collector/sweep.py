@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 from collector.budget import shared_limiter
 from collector.error_policy import decide
 from collector.errors import CollectorError
-from collector.fanout import DispatchError, capacity, plan_shards, shard_events, shard_of
+from collector.fanout import (
+    DispatchError,
+    capacity,
+    max_shards_for,
+    plan_shards,
+    shard_events,
+    shard_of,
+    shard_qps,
+)
 from collector.models import SweepOptions, TaskOutcome, TaskRequest
 from collector.state import PendingRecord
 
@@ -55,7 +63,7 @@ class PendingSweeper:
         if shards > 1:
             task_ids = [t for t in task_ids if shard_of(t, shards) == shard]
             # every shard takes its share of the quota, so the account-wide rate stays API_QPS
-            self._collector.limiter = shared_limiter(api_qps / shards)
+            self._collector.limiter = shared_limiter(shard_qps(api_qps, shard, shards))
         fits = len(task_ids) <= capacity(self._collector.limiter.qps, budget)
 
         now = self._collector.clock()
@@ -150,7 +158,7 @@ class PendingSweeper:
         """Send shards 1..K-1 to other invocations when one sweep cannot finish the registry;
         return (K, shards sent). K = 1: no fan-out, this sweep does everything."""
         dispatcher = self._collector.dispatcher
-        shards_max = self._config.sweep_shards_max
+        shards_max = min(self._config.sweep_shards_max, max_shards_for(self._config.api_qps))
         if dispatcher is None or shards_max <= 1:
             return 1, 0
         shards = plan_shards(registered, capacity(self._config.api_qps, budget), shards_max)
@@ -172,7 +180,7 @@ class PendingSweeper:
                 reason=decision.reason,
             )
             if sent:
-                # Shards 1..sent are swept elsewhere: keep to shard 0 at API_QPS / K so the
+                # Shards 1..sent are swept elsewhere: keep to shard 0 at its share so the
                 # account-wide rate holds; the shards not sent wait for the next tick.
                 return shards, sent
             # not fatal: this sweep does what it can, oldest first, and the next tick tries again

@@ -61,7 +61,7 @@ def test_a_backlog_bigger_than_one_sweep_is_fanned_out(collector: HandlerHarness
     env = {
         **cloud.function_env(),
         **FAST_ENV,
-        "API_QPS": "1",  # capacity of a 5 s sweep: int(1 x 5 x 0.9) = 4 tasks
+        "API_QPS": "3",  # capacity of a 1.5 s sweep: int(3 x 1.5 x 0.9) = 4 tasks
         "SWEEP_SHARDS_MAX": "3",
     }
     config = CollectorConfig.from_env(env)
@@ -81,19 +81,23 @@ def test_a_backlog_bigger_than_one_sweep_is_fanned_out(collector: HandlerHarness
     service = build_collector(config, context, started=time.monotonic(), env=env)
     dispatcher = RecordingDispatcher()
     service.dispatcher = dispatcher
-    timer = {"triggerTime": "x", "triggerName": "sweep", "payload": '{"sweep": {"maxSeconds": 5}}'}
+    timer = {
+        "triggerTime": "x",
+        "triggerName": "sweep",
+        "payload": '{"sweep": {"maxSeconds": 1.5}}',
+    }
 
     report = service.handle(parse_trigger_event(json.dumps(timer)))
 
     # ceil(10 / 4) = 3 shards: two sent through the platform, shard 0 swept here at API_QPS / 3
     assert dispatcher.events == [
-        {"sweep": {"shard": 1, "shards": 3, "maxSeconds": 5}},
-        {"sweep": {"shard": 2, "shards": 3, "maxSeconds": 5}},
+        {"sweep": {"shard": 1, "shards": 3, "maxSeconds": 1.5}},
+        {"sweep": {"shard": 2, "shards": 3, "maxSeconds": 1.5}},
     ]
     assert report.sweep is not None
     assert (report.sweep["shards"], report.sweep["dispatched"]) == (3, 2)
     assert report.sweep["notDue"] == sum(1 for t in task_ids if shard_of(t, 3) == 0)
-    assert abs(service.limiter.qps - 1 / 3) < 1e-9
+    assert service.limiter.qps == 1.0  # a whole share of the quota: 1 + 1 + 1 = API_QPS
 
 
 def test_without_a_dispatcher_one_sweep_takes_the_oldest_first(collector: HandlerHarness) -> None:
@@ -114,7 +118,11 @@ class Recorder:
         self.payloads.append(payload)
 
 
-TIMER_5S = {"triggerTime": "x", "triggerName": "sweep", "payload": '{"sweep": {"maxSeconds": 5}}'}
+TIMER_SHORT = {
+    "triggerTime": "x",
+    "triggerName": "sweep",
+    "payload": '{"sweep": {"maxSeconds": 1.5}}',
+}
 
 
 def test_shards_are_sent_as_async_invocations_through_fc(collector: HandlerHarness) -> None:
@@ -122,14 +130,14 @@ def test_shards_are_sent_as_async_invocations_through_fc(collector: HandlerHarne
     recorder = Recorder()
     cloud.fc.register_function("alimt-result-collector", recorder)
     register(cloud, 10, due=False)
-    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")  # capacity 4: 3 shards
+    collector.configure(API_QPS="3", SWEEP_SHARDS_MAX="3")  # capacity 4: 3 shards
 
-    answer = collector.invoke(TIMER_5S)
+    answer = collector.invoke(TIMER_SHORT)
 
     assert (answer["sweep"]["shards"], answer["sweep"]["dispatched"]) == (3, 2)
     assert [json.loads(p) for p in recorder.payloads] == [
-        {"sweep": {"shard": 1, "shards": 3, "maxSeconds": 5}},
-        {"sweep": {"shard": 2, "shards": 3, "maxSeconds": 5}},
+        {"sweep": {"shard": 1, "shards": 3, "maxSeconds": 1.5}},
+        {"sweep": {"shard": 2, "shards": 3, "maxSeconds": 1.5}},
     ]
     assert all(i.qualifier is None for i in cloud.fc.invocations)
 
@@ -137,13 +145,13 @@ def test_shards_are_sent_as_async_invocations_through_fc(collector: HandlerHarne
 def test_a_partly_failed_fan_out_keeps_to_its_shard(collector: HandlerHarness) -> None:
     cloud = collector.cloud
     register(cloud, 10, due=False)
-    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")
+    collector.configure(API_QPS="3", SWEEP_SHARDS_MAX="3")
 
     def accept_then_fail(payload: bytes) -> None:
         cloud.fc.inject("http:503")  # the next invocation request fails
 
     cloud.fc.register_function("alimt-result-collector", accept_then_fail)
-    answer = collector.invoke(TIMER_5S)
+    answer = collector.invoke(TIMER_SHORT)
 
     # shard 1 is being swept elsewhere: this sweep keeps to shard 0 of 3 (and its share of the
     # quota); shard 2 waits for the next tick
@@ -155,9 +163,19 @@ def test_a_failed_fan_out_leaves_one_sweep_oldest_first(collector: HandlerHarnes
     cloud.fc.register_function("alimt-result-collector", Recorder())
     cloud.fc.inject("http:403")
     register(cloud, 10, due=False)
-    collector.configure(API_QPS="1", SWEEP_SHARDS_MAX="3")
+    collector.configure(API_QPS="3", SWEEP_SHARDS_MAX="3")
 
-    answer = collector.invoke(TIMER_5S)
+    answer = collector.invoke(TIMER_SHORT)
 
     assert "shards" not in answer["sweep"] and answer["sweep"]["registered"] == 10
     assert cloud.fc.invocations == []
+
+
+def test_never_more_shards_than_whole_calls_per_second(collector: HandlerHarness) -> None:
+    cloud = collector.cloud
+    cloud.fc.register_function("alimt-result-collector", Recorder())
+    register(cloud, 12, due=False)
+    # capacity int(2 x 1.5 x 0.9) = 2 would want 6 shards; a 2 QPS quota splits into 2 at most
+    collector.configure(API_QPS="2", SWEEP_SHARDS_MAX="8")
+    answer = collector.invoke(TIMER_SHORT)
+    assert (answer["sweep"]["shards"], answer["sweep"]["dispatched"]) == (2, 1)

@@ -11,7 +11,14 @@ import pytest
 from collector.budget import QUOTA_JITTER_MARGIN_SECONDS, RateLimiter, shared_limiter
 from collector.errors import InvalidEvent
 from collector.events import parse_trigger_event
-from collector.fanout import capacity, plan_shards, shard_events, shard_of
+from collector.fanout import (
+    capacity,
+    max_shards_for,
+    plan_shards,
+    shard_events,
+    shard_of,
+    shard_qps,
+)
 from collector.models import TriggerKind
 
 
@@ -76,3 +83,16 @@ def test_rate_limiter_keeps_the_jitter_margin() -> None:
 def test_shared_limiter_is_one_per_rate() -> None:
     assert shared_limiter(7.0) is shared_limiter(7.0)
     assert shared_limiter(7.0) is not shared_limiter(3.5)
+
+
+@pytest.mark.parametrize(
+    ("qps", "shards"), [(5, 1), (5, 2), (5, 3), (5, 4), (5, 5), (8, 3), (50, 4), (7.5, 2)]
+)
+def test_shard_rates_are_whole_and_add_up_to_the_quota(qps: float, shards: int) -> None:
+    rates = [shard_qps(qps, shard, shards) for shard in range(shards)]
+    assert all(rate == int(rate) and rate >= 1 for rate in rates)
+    assert sum(rates) == int(qps)  # a whole-rate pacer puts at most `rate` calls into any second
+
+
+def test_no_more_shards_than_whole_calls_per_second() -> None:
+    assert max_shards_for(5) == 5 and max_shards_for(2.5) == 2 and max_shards_for(0.5) == 1

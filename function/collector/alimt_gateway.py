@@ -12,14 +12,9 @@ from collector.credentials import FunctionCredentials
 from collector.errors import CollectorError, Source
 from collector.models import BatchResult, ImageResult, TaskStatus
 from collector.redaction import redact
+from collector.tea_errors import classify_tea_error
 
 ALIMT_REGION = "cn-hangzhou"
-_CREDENTIAL_CODES = {
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId.NotFound",
-    "InvalidSecurityToken.Expired",
-    "InvalidSecurityToken.MismatchWithAccessKey",
-}
 
 
 def split_endpoint(endpoint: str) -> tuple[str, str]:
@@ -126,40 +121,9 @@ def _entry_succeeded(success: Any, code: Any) -> bool:
 
 def map_sdk_error(exc: BaseException) -> CollectorError:
     """Turn whatever the Tea/darabonba stack raised into a classified `CollectorError`."""
-    from alibabacloud_tea_openapi.exceptions import ThrottlingException
-    from darabonba.exceptions import UnretryableException
-
-    if isinstance(exc, ThrottlingException):
-        retry_after = getattr(exc, "retry_after", None)
-        return CollectorError(
-            Source.ALIMT,
-            "Throttling",
-            f"HTTP {getattr(exc, 'status_code', '?')} {getattr(exc, 'code', '')}",
-            retry_after_seconds=(retry_after / 1000.0) if isinstance(retry_after, int) else None,
-        )
-    if isinstance(exc, UnretryableException):
-        inner = str(getattr(exc, "inner_exception", None) or exc)
-        lowered = inner.lower()
-        if "parse the value as json" in lowered:
-            return CollectorError(Source.ALIMT, "BadResponse", "response is not JSON")
-        if "timed out" in lowered or "timeout" in lowered:
-            return CollectorError(Source.ALIMT, "Timeout", redact(inner)[:300])
-        return CollectorError(Source.ALIMT, "ConnectionError", redact(inner)[:300])
-    status = getattr(exc, "status_code", None)
-    code = str(getattr(exc, "code", "") or "")
-    if isinstance(status, int):
-        detail = f"HTTP {status} {code}".strip()
-        if status == 429 or code.startswith("Throttling"):
-            return CollectorError(Source.ALIMT, "Throttling", detail)
-        if status >= 500:
-            return CollectorError(Source.ALIMT, "HTTP5xx", detail)
-        if code in _CREDENTIAL_CODES:
-            return CollectorError(Source.ALIMT, code, detail)
-        if status == 403 or code.startswith(("Forbidden", "NoPermission")):
-            return CollectorError(Source.ALIMT, "Forbidden", detail)
-        if code.isdigit():  # a business code sent with an HTTP error status
-            return CollectorError(Source.ALIMT, code, detail)
-        return CollectorError(Source.ALIMT, "HTTP4xx", detail)
-    return CollectorError(
-        Source.ALIMT, "ConnectionError", redact(f"{type(exc).__name__}: {exc}")[:300]
+    return classify_tea_error(
+        exc,
+        Source.ALIMT,
+        # a business code sent with an HTTP error status keeps its number
+        client_code=lambda status, code: code if code.isdigit() else None,
     )

@@ -16,18 +16,12 @@ from collector.alimt_gateway import split_endpoint
 from collector.credentials import FunctionCredentials
 from collector.errors import CollectorError, Source
 from collector.fanout import DispatchError
-from collector.redaction import redact
+from collector.tea_errors import classify_tea_error
 
 INVOCATION_TYPE_ASYNC = "Async"
 # An async invocation is only queued by FC, so the answer is quick; a slow API must not eat the
 # sweep's budget (K-1 calls in a row).
 MAX_TIMEOUT_SECONDS = 5.0
-_CREDENTIAL_CODES = {
-    "SignatureDoesNotMatch",
-    "InvalidAccessKeyId.NotFound",
-    "InvalidSecurityToken.Expired",
-    "InvalidSecurityToken.MismatchWithAccessKey",
-}
 _THROTTLING_CODES = ("Throttling", "ResourceThrottled", "ResourceExhausted", "TooManyRequests")
 
 
@@ -112,31 +106,16 @@ def _partial(error: CollectorError, sent: int) -> CollectorError:
 
 def map_fc_error(exc: BaseException) -> CollectorError:
     """Turn what the Tea/darabonba stack raised for InvokeFunction into a classified error."""
-    from darabonba.exceptions import UnretryableException
 
-    if isinstance(exc, UnretryableException):
-        inner = str(getattr(exc, "inner_exception", None) or exc)
-        lowered = inner.lower()
-        if "parse the value as json" in lowered:
-            return CollectorError(Source.FC, "BadResponse", "error response is not JSON")
-        if "timed out" in lowered or "timeout" in lowered:
-            return CollectorError(Source.FC, "Timeout", redact(inner)[:300])
-        return CollectorError(Source.FC, "ConnectionError", redact(inner)[:300])
-    status = getattr(exc, "status_code", None)
-    code = str(getattr(exc, "code", "") or "")
-    if isinstance(status, int):
-        detail = f"HTTP {status} {code}".strip()
-        if status == 429 or code.startswith(_THROTTLING_CODES):
-            return CollectorError(Source.FC, "Throttling", detail)
-        if status >= 500:
-            return CollectorError(Source.FC, "HTTP5xx", detail)
-        if code in _CREDENTIAL_CODES:
-            return CollectorError(Source.FC, code, detail)
-        if status == 403 or code.startswith(("Forbidden", "AccessDenied", "NoPermission")):
-            return CollectorError(Source.FC, "Forbidden", detail)
+    def not_found(status: int, code: str) -> str | None:
         if code == "FunctionNotFound" or (status == 404 and code.endswith("NotFound")):
-            return CollectorError(Source.FC, "FunctionNotFound", detail)
-        return CollectorError(Source.FC, "HTTP4xx", detail)
-    return CollectorError(
-        Source.FC, "ConnectionError", redact(f"{type(exc).__name__}: {exc}")[:300]
+            return "FunctionNotFound"
+        return None
+
+    return classify_tea_error(
+        exc,
+        Source.FC,
+        throttling_prefixes=_THROTTLING_CODES,
+        forbidden_prefixes=("Forbidden", "AccessDenied", "NoPermission"),
+        client_code=not_found,
     )

@@ -48,13 +48,7 @@ def handler(event: Any, context: Any) -> str:
             raise RetryableInvocationError(
                 f"{trigger.kind.value} invocation failed before recording anything: {error.key}"
             ) from None
-    collector.log.metric(
-        "invocation_summary",
-        trigger=report.trigger,
-        counts=report.counts(),
-        bytesWritten=sum(o.bytes_written for o in report.outcomes),
-        durationSeconds=round(time.monotonic() - started, 3),
-    )
+    collector.log_summary(report, started)
     failures = report.retry_needed
     if failures:
         raise RetryableInvocationError(

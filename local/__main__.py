@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from local.cloud import LocalCloud
+from local.httpserver import wait_for_interrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +62,8 @@ def _serve(root: Path | None) -> int:
             print(f"  {key}={value}")
         print(f"admin access key: {cloud.admin.access_key_id} / {cloud.admin.access_key_secret}")
         print("Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
+        wait_for_interrupt()
+        return 0
 
 
 def _seed(cloud: LocalCloud, raw: bytes) -> None:
@@ -114,9 +111,7 @@ def _run_once(args: argparse.Namespace) -> int:
                 if not args.no_seed:
                     _seed(cloud, args.body.encode())
                 if args.format:
-                    from local.demo import with_mns_format
-
-                    with_mns_format(runner, args.format)
+                    runner.reconfigure_trigger("mns_topic", notifyContentFormat=args.format)
                 attrs = dict(a.split("=", 1) for a in args.attr) or None
                 delivery = runner.publish_mns(args.body, attrs)
                 _print(

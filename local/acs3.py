@@ -21,7 +21,7 @@ ALGORITHM = "ACS3-HMAC-SHA256"
 NONCE_WINDOW_SECONDS = 900.0  # a gateway refuses a reused signature nonce for 15 minutes
 
 
-class Acs3Error(Exception):
+class GatewayError(Exception):
     """Why the gateway refuses the request, with the status and code the real gateway sends."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -71,15 +71,17 @@ def check_key(credentials: CredentialStore, access_key_id: str, token: str | Non
     """The key's secret, or the gateway's refusal of the key or its STS token."""
     outcome, creds = credentials.check(access_key_id, token or None)
     if outcome == CredentialCheck.UNKNOWN_KEY or creds is None:
-        raise Acs3Error(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+        raise GatewayError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
     if outcome == CredentialCheck.BAD_TOKEN:
-        raise Acs3Error(
+        raise GatewayError(
             400,
             "InvalidSecurityToken.MismatchWithAccessKey",
             "The security token you provided does not match the access key id.",
         )
     if outcome == CredentialCheck.EXPIRED_TOKEN:
-        raise Acs3Error(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+        raise GatewayError(
+            400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
+        )
     return creds.access_key_secret
 
 
@@ -92,12 +94,12 @@ def verify(
     headers: dict[str, list[str]],
     body: bytes,
 ) -> str:
-    """Check an ACS3-signed request; return its access key id or raise `Acs3Error`."""
+    """Check an ACS3-signed request; return its access key id or raise `GatewayError`."""
     auth = first(headers, "authorization") or ""
     algorithm, _, rest = auth.partition(" ")
     parts = {k.strip(): v.strip() for k, _, v in (p.partition("=") for p in rest.split(","))}
     if algorithm != ALGORITHM or not {"Credential", "SignedHeaders", "Signature"} <= set(parts):
-        raise Acs3Error(
+        raise GatewayError(
             400,
             "IncompleteSignature",
             "The request signature does not conform to Aliyun standards.",
@@ -117,7 +119,7 @@ def verify(
     )
     declared_hash = first(headers, "x-acs-content-sha256") or payload_hash
     if not hmac.compare_digest(expected, parts["Signature"]) or declared_hash != payload_hash:
-        raise Acs3Error(
+        raise GatewayError(
             400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."
         )
     return access_key_id
@@ -142,7 +144,7 @@ class NonceWindow:
             while self._by_age and now - self._by_age[0][0] > self._window:
                 self._seen.discard(self._by_age.popleft()[1])
             if key in self._seen:
-                raise Acs3Error(
+                raise GatewayError(
                     400, "SignatureNonceUsed", "Specified signature nonce was used already."
                 )
             self._seen.add(key)

@@ -31,7 +31,13 @@ from urllib.parse import parse_qsl, quote
 from local import acs3
 from local.clock import Clock
 from local.credentials import CredentialStore
-from local.httpserver import Emulator, EmulatorRequestHandler, NetworkShape, RequestRecord
+from local.httpserver import (
+    Emulator,
+    EmulatorRequestHandler,
+    NetworkShape,
+    RequestRecord,
+    wait_for_interrupt,
+)
 
 log = logging.getLogger("local.alimt")
 
@@ -229,12 +235,6 @@ class _Reply:
     outcome: str = "ok"
 
 
-class _GatewayError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status, self.code, self.message = status, code, message
-
-
 class AlimtEmulator(Emulator):
     """alimt image batch translation on loopback. See the module docstring."""
 
@@ -418,18 +418,18 @@ class AlimtEmulator(Emulator):
         try:
             version = params.get("Version") if v2 else handler.headers.get("x-acs-version")
             if action not in ACTIONS:
-                raise _GatewayError(
+                raise acs3.GatewayError(
                     404, "InvalidAction.NotFound", f"Specified api {action} is not found."
                 )
             if version != API_VERSION:
-                raise _GatewayError(
+                raise acs3.GatewayError(
                     400, "InvalidVersion", f"Specified parameter Version {version} is not valid."
                 )
             if v2:
                 self._authenticate_v2(handler.command, query, form)
             else:
                 self._authenticate_acs3(handler, path, query, body)
-        except _GatewayError as err:
+        except acs3.GatewayError as err:
             info["outcome"] = err.code
             self._send(
                 handler,
@@ -467,33 +467,24 @@ class AlimtEmulator(Emulator):
 
     # ---- authentication ------------------------------------------------------------------------
     def _check_key(self, access_key_id: str, token: str | None) -> str:
-        try:
-            return acs3.check_key(self.credentials, access_key_id, token)
-        except acs3.Acs3Error as err:
-            raise _GatewayError(err.status, err.code, err.message) from None
+        return acs3.check_key(self.credentials, access_key_id, token)
 
     def _check_nonce(self, access_key_id: str, nonce: str | None) -> None:
-        try:
-            self._nonces.check(access_key_id, nonce)
-        except acs3.Acs3Error as err:
-            raise _GatewayError(err.status, err.code, err.message) from None
+        self._nonces.check(access_key_id, nonce)
 
     def _authenticate_acs3(
         self, handler: AlimtRequestHandler, path: str, query: list[tuple[str, str]], body: bytes
     ) -> None:
         headers = acs3.header_lists(handler.headers.items())
-        try:
-            access_key_id = acs3.verify(
-                self.credentials,
-                method=handler.command,
-                path=path,
-                query=query,
-                headers=headers,
-                body=body,
-            )
-        except acs3.Acs3Error as err:
-            raise _GatewayError(err.status, err.code, err.message) from None
-        self._check_nonce(access_key_id, _first(headers, "x-acs-signature-nonce"))
+        access_key_id = acs3.verify(
+            self.credentials,
+            method=handler.command,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+        )
+        self._check_nonce(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
 
     def _authenticate_v2(
         self, method: str, query: list[tuple[str, str]], form: list[tuple[str, str]]
@@ -502,7 +493,9 @@ class AlimtEmulator(Emulator):
         access_key_id = params.get("AccessKeyId", "")
         signature = params.get("Signature", "")
         if not access_key_id or not signature:
-            raise _GatewayError(400, "MissingParameter", "AccessKeyId and Signature are mandatory.")
+            raise acs3.GatewayError(
+                400, "MissingParameter", "AccessKeyId and Signature are mandatory."
+            )
         secret = self._check_key(access_key_id, params.get("SecurityToken"))
         canonical = "&".join(
             f"{quote(k, safe='~')}={quote(v, safe='~')}"
@@ -512,7 +505,7 @@ class AlimtEmulator(Emulator):
         string_to_sign = f"{method}&%2F&{quote(canonical, safe='~')}"
         digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
         if not hmac.compare_digest(base64.b64encode(digest).decode(), signature):
-            raise _GatewayError(
+            raise acs3.GatewayError(
                 400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."
             )
         self._check_nonce(access_key_id, params.get("SignatureNonce"))
@@ -762,11 +755,6 @@ def _gateway_error(status: int, code: str, message: str, request_id: str) -> _Re
     return _json_reply(status, payload, code)
 
 
-def _first(headers: dict[str, list[str]], name: str) -> str | None:
-    values = headers.get(name)
-    return values[0] if values else None
-
-
 def _lower_keys(headers: Any) -> set[str]:
     return {k.lower() for k in headers}
 
@@ -809,10 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         # Only the well-known local default is shown; a secret you chose is never printed.
         print(f"access key secret: {DEFAULT_ACCESS_KEY_SECRET} (local default)", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        wait_for_interrupt()
     finally:
         emulator.stop()
     return 0

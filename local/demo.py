@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.cloud import LocalCloud
-from local.runner import FunctionRunner, InvocationResult
+from local.runner import InvocationResult
 
 OUTPUT = Path("demo-output")
 
@@ -49,18 +48,6 @@ def submit(cloud: LocalCloud, name: str, images: int, *, size: int = 150_000) ->
     task_id = str(response.body.data.task_id)
     say(f"  submitted {name!r}: {images} image(s) -> TaskId {task_id}")
     return task_id
-
-
-def with_mns_format(runner: FunctionRunner, content_format: str) -> FunctionRunner:
-    """The same function with its mns_topic trigger switched to another notifyContentFormat."""
-    triggers = tuple(
-        dataclasses.replace(t, config={**t.config, "notifyContentFormat": content_format})
-        if t.type == "mns_topic"
-        else t
-        for t in runner.spec.triggers
-    )
-    runner.spec = dataclasses.replace(runner.spec, triggers=triggers)
-    return runner
 
 
 def show_result(label: str, result: InvocationResult) -> dict[str, Any]:
@@ -123,12 +110,12 @@ def run_demo() -> int:
             show_result("mns/json", delivery.attempts[-1])
 
             heading("MNS topic message, STREAM format with attributes")
-            with_mns_format(runner, "STREAM")
+            runner.reconfigure_trigger("mns_topic", notifyContentFormat="STREAM")
             delivery = runner.publish_mns(
                 json.dumps({"TaskId": stream_task}), attributes={"source": "catalogue-app"}
             )
             show_result("mns/stream", delivery.attempts[-1])
-            with_mns_format(runner, "JSON")
+            runner.reconfigure_trigger("mns_topic", notifyContentFormat="JSON")
 
             heading("direct call for a batch that is still running")
             show_result("direct", runner.invoke({"taskId": slow_task}))

@@ -76,12 +76,6 @@ class FcApiRequestHandler(EmulatorRequestHandler):
         self.emulator.handle(self)
 
 
-class _Error(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(code)
-        self.status, self.code, self.message = status, code, message
-
-
 class FcApiEmulator(Emulator):
     """FC 3.0 InvokeFunction (async) on loopback. See the module docstring."""
 
@@ -148,23 +142,24 @@ class FcApiEmulator(Emulator):
         try:
             match = _INVOKE_PATH.match(raw_path)
             if handler.command != "POST" or match is None:
-                raise _Error(404, "PathNotSupported", f"{handler.command} {raw_path} is not an API")
+                raise acs3.GatewayError(
+                    404, "PathNotSupported", f"{handler.command} {raw_path} is not an API"
+                )
             function_name = unquote(match["name"])
             info["function"] = function_name
             if acs3.first(headers, "x-acs-version") != API_VERSION:
-                raise _Error(400, "InvalidArgument", f"API version must be {API_VERSION}")
-            try:
-                access_key_id = acs3.verify(
-                    self.credentials,
-                    method=handler.command,
-                    path=raw_path,
-                    query=query,
-                    headers=headers,
-                    body=body,
+                raise acs3.GatewayError(
+                    400, "InvalidArgument", f"API version must be {API_VERSION}"
                 )
-                self._nonces.check(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
-            except acs3.Acs3Error as err:
-                raise _Error(err.status, err.code, err.message) from None
+            access_key_id = acs3.verify(
+                self.credentials,
+                method=handler.command,
+                path=raw_path,
+                query=query,
+                headers=headers,
+                body=body,
+            )
+            self._nonces.check(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
             fault = self._next_fault()
             if fault is not None and fault.kind == "reset":
                 info["outcome"] = "reset"
@@ -173,23 +168,25 @@ class FcApiEmulator(Emulator):
                 return
             if fault is not None:
                 code, message = HTTP_FAULTS.get(fault.status, ("InternalServerError", "error"))
-                raise _Error(fault.status, code, message)
+                raise acs3.GatewayError(fault.status, code, message)
             invocation_type = acs3.first(headers, "x-fc-invocation-type") or "Sync"
             if invocation_type.lower() != "async":
-                raise _Error(
+                raise acs3.GatewayError(
                     400, "InvalidArgument", "only asynchronous invocation is emulated locally"
                 )
             with self._lock:
                 on_async_invoke = self._functions.get(function_name)
             if on_async_invoke is None:
-                raise _Error(404, "FunctionNotFound", f"function '{function_name}' not found")
+                raise acs3.GatewayError(
+                    404, "FunctionNotFound", f"function '{function_name}' not found"
+                )
             invocation = AsyncInvocation(
                 request_id, function_name, dict(query).get("qualifier"), body, access_key_id
             )
             with self._lock:
                 self.invocations.append(invocation)
             on_async_invoke(body)
-        except _Error as err:
+        except acs3.GatewayError as err:
             info["outcome"] = err.code
             payload = {"Code": err.code, "Message": err.message, "RequestId": request_id}
             self._send(handler, err.status, json.dumps(payload).encode(), request_id, info)

@@ -213,3 +213,10 @@ class NetworkShape:
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C: how each emulator's command line keeps serving."""
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(3600)

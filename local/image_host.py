@@ -34,7 +34,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from local.clock import Clock
-from local.httpserver import Emulator, EmulatorRequestHandler, NetworkShape, RequestRecord
+from local.httpserver import (
+    Emulator,
+    EmulatorRequestHandler,
+    NetworkShape,
+    RequestRecord,
+    wait_for_interrupt,
+)
 
 log = logging.getLogger("local")
 
@@ -618,11 +624,7 @@ def main(argv: list[str] | None = None) -> None:
         for sample in SAMPLE_IMAGES:
             url = images.add_image(ttl_seconds=args.ttl, **sample)
             print(url, flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        wait_for_interrupt()
 
 
 if __name__ == "__main__":

@@ -41,7 +41,13 @@ from oss2.auth import ProviderAuth
 
 from local.clock import Clock
 from local.credentials import CredentialCheck, CredentialStore
-from local.httpserver import Emulator, EmulatorRequestHandler, NetworkShape, RequestRecord
+from local.httpserver import (
+    Emulator,
+    EmulatorRequestHandler,
+    NetworkShape,
+    RequestRecord,
+    wait_for_interrupt,
+)
 
 log = logging.getLogger("local.oss")
 
@@ -1351,10 +1357,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"access_key_secret={args.access_key_secret}", flush=True)
     print(f"buckets={','.join(args.bucket)}", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        wait_for_interrupt()
     finally:
         emulator.stop()
 

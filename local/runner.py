@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -519,6 +520,15 @@ class FunctionRunner:
             if self._instance is not None:
                 self._instance.close()
                 self._instance = None
+
+    def reconfigure_trigger(self, trigger_type: str, **config: Any) -> None:
+        """Change the triggerConfig of this function's `trigger_type` triggers for later deliveries,
+        e.g. `reconfigure_trigger("mns_topic", notifyContentFormat="STREAM")`."""
+        triggers = tuple(
+            dataclasses.replace(t, config={**t.config, **config}) if t.type == trigger_type else t
+            for t in self.spec.triggers
+        )
+        self.spec = dataclasses.replace(self.spec, triggers=triggers)
 
     @property
     def instance_pid(self) -> int | None:

@@ -39,11 +39,5 @@ def run_sweep(
         raw="alimt-collector sweep",
     )
     report = collector.handle(event)
-    collector.log.info(
-        "invocation_summary",
-        trigger=report.trigger,
-        counts=report.counts(),
-        bytesWritten=sum(o.bytes_written for o in report.outcomes),
-        durationSeconds=round(time.monotonic() - started, 3),
-    )
+    collector.log_summary(report, started)
     return report.to_json()

@@ -133,6 +133,16 @@ class ResultCollector:
             self._gateway = self._gateway_factory()
         return self._gateway
 
+    def log_summary(self, report: InvocationReport, started: float) -> None:
+        """The per-invocation metric line (counts, bytes, duration since `started`)."""
+        self.log.metric(
+            "invocation_summary",
+            trigger=report.trigger,
+            counts=report.counts(),
+            bytesWritten=sum(o.bytes_written for o in report.outcomes),
+            durationSeconds=round(time.monotonic() - started, 3),
+        )
+
     # --- events -----------------------------------------------------------------------------------
     def handle(self, event: TriggerEvent) -> InvocationReport:
         report = InvocationReport(self.request_id, event.kind.value)

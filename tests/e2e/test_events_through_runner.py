@@ -12,7 +12,6 @@ import pytest
 
 from collector.events import parse_trigger_event
 from local.cloud import LocalCloud
-from local.demo import with_mns_format
 from local.runner import FunctionRunner
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -120,10 +119,10 @@ def test_mns_json_and_stream_deliveries_from_the_topic(
 
     [second] = seed(cloud, b"1A2B3C4D-0000-4000-8000-000000000002")
     try:
-        with_mns_format(runner, "STREAM")
+        runner.reconfigure_trigger("mns_topic", notifyContentFormat="STREAM")
         delivery = runner.publish_mns(json.dumps({"TaskId": second}), attributes={"a": "b"})
     finally:
-        with_mns_format(runner, "JSON")
+        runner.reconfigure_trigger("mns_topic", notifyContentFormat="JSON")
     assert delivery.consumed
     assert answer(delivery.attempts[0])["results"][0]["outcome"] == "copied"
 

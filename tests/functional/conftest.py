@@ -7,8 +7,6 @@ import importlib
 import json
 import sys
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -90,14 +88,3 @@ class HandlerHarness:
 
     def object_count_written(self) -> int:
         return self.cloud.oss.request_count("put") + self.cloud.oss.request_count("delete")
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
-    with LocalCloud(tmp_path / "cloud") as running:
-        yield running
-
-
-@pytest.fixture
-def collector(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> HandlerHarness:
-    return HandlerHarness(cloud, monkeypatch)

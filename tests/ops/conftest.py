@@ -4,16 +4,14 @@ operator's shell, against a fresh local cloud; the function runs through the fun
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.cloud import LocalCloud
 from ops.cli import main
-from tests.functional.conftest import FAST_ENV, HandlerHarness
+from tests.functional.conftest import FAST_ENV
 
 
 @dataclass
@@ -52,17 +50,6 @@ class Cli:
         code = main(list(argv))
         captured = self._capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
-
-
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
-    with LocalCloud(tmp_path / "cloud") as running:
-        yield running
-
-
-@pytest.fixture
-def collector(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> HandlerHarness:
-    return HandlerHarness(cloud, monkeypatch)
 
 
 @pytest.fixture

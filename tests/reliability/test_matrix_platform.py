@@ -57,19 +57,6 @@ def roomy_runner(cloud: LocalCloud) -> Iterator[FunctionRunner]:
         yield r
 
 
-def with_mns_strategy(runner: FunctionRunner, strategy: str) -> FunctionRunner:
-    """The runner's mns_topic trigger switched to another notifyStrategy (template.yml has
-    EXPONENTIAL_DECAY_RETRY; the BACKOFF_RETRY rows check the other documented strategy)."""
-    triggers = tuple(
-        dataclasses.replace(t, config={**t.config, "notifyStrategy": strategy})
-        if t.type == "mns_topic"
-        else t
-        for t in runner.spec.triggers
-    )
-    runner.spec = dataclasses.replace(runner.spec, triggers=triggers)
-    return runner
-
-
 def runs(results: list[Any], watch: SecretWatch) -> list[Invocation]:
     return [from_runner(result, watch) for result in results]
 
@@ -173,7 +160,7 @@ def test_mns_backoff_retry_redelivers_after_a_kill(
 ) -> None:
     task_id = h.make_task(images=2)
     h.cloud.alimt.script(task_id, ["hang:5"])  # the first attempt is killed waiting for alimt
-    with_mns_strategy(roomy_runner, "BACKOFF_RETRY")
+    roomy_runner.reconfigure_trigger("mns_topic", notifyStrategy="BACKOFF_RETRY")
     delivery = roomy_runner.publish_mns(json.dumps({"TaskId": task_id}))
     attempts = runs(delivery.attempts, watch)
     assert [a.timed_out for a in delivery.attempts] == [True, False]
@@ -191,7 +178,7 @@ def test_mns_backoff_retry_gives_up_but_the_task_stays_pending(
     pending registry, and the sweep collects it once alimt is back."""
     task_id = h.make_task(images=1)
     h.cloud.alimt.script(task_id, ["http:503"] * 500)
-    with_mns_strategy(runner, "BACKOFF_RETRY")
+    runner.reconfigure_trigger("mns_topic", notifyStrategy="BACKOFF_RETRY")
     delivery = runner.publish_mns(json.dumps({"TaskId": task_id}))
     attempts = runs(delivery.attempts, watch)
     assert len(attempts) == 4 and not delivery.consumed
@@ -208,7 +195,7 @@ def test_mns_backoff_retry_gives_up_but_the_task_stays_pending(
 def test_mns_exponential_decay_retry(
     h: Harness, runner: FunctionRunner, watch: SecretWatch
 ) -> None:
-    with_mns_strategy(runner, "EXPONENTIAL_DECAY_RETRY")
+    runner.reconfigure_trigger("mns_topic", notifyStrategy="EXPONENTIAL_DECAY_RETRY")
     task_id = h.make_task(images=1)
     h.cloud.alimt.script(task_id, ["http:503"] * 12)  # outlasts a few 1.5 s budgets, not all
     delivery = runner.publish_mns(json.dumps({"TaskId": task_id}), max_retries=20)

@@ -165,3 +165,10 @@ def test_async_invocation_ends_in_on_failure_only_for_lasting_transient_errors(
         outcome = warm.invoke_async({"taskId": final_id})
     assert outcome.destination is None and len(outcome.attempts) == 1
     assert cloud.oss.list_keys(cloud.bucket_name, f"collector/dead-letter/{final_id}.json")
+
+
+def test_sweep_shard_event_sweeps_only_its_shard(cloud: LocalCloud, runner: FunctionRunner) -> None:
+    result = answer(runner.invoke((EVENTS / "sweep-shard.json").read_bytes()))
+    assert result["trigger"] == "timer"
+    assert (result["sweep"]["shard"], result["sweep"]["shards"]) == (1, 4)
+    assert result["sweep"]["dispatched"] == 0  # a shard never fans out again

@@ -7,7 +7,9 @@ accepted too), checks signatures against a `CredentialStore`, and answers `Trans
 gateway errors as HTTP 4xx/5xx JSON bodies, `invalid` for unknown or expired tasks.
 
 Faults are injected here, never in the SDK: per-task and global scripts of steps (throttling,
-business codes, 5xx, non-JSON bodies, latency, resets, hangs, odd statuses), a QPS quota, failing
+business codes, 5xx, non-JSON bodies, any body with any status (`reply:`), malformed `Data` or
+result entries (`data:`, `result:`, `mangle:`), latency before any of these, resets, hangs, odd
+statuses), a QPS quota, failing
 images, failed tasks and result expiry driven by the shared `Clock`.
 """
 
@@ -98,6 +100,10 @@ class ImageHostLike(Protocol):
 STEP_KINDS_WITHOUT_ARG = {"ok", "throttle", "notjson", "reset", "empty-result", "missing-urls"}
 STEP_KINDS_WITH_ARG = {
     "code",
+    "reply",  # `reply:<status>:<json>`: exactly that body with that status (any error form)
+    "data",  # `data:<json>`: HTTP 200, Code 200, and that JSON value as `Data`
+    "result",  # `result:<json>`: a finished task whose `Result` is that JSON value
+    "mangle",  # `mangle:<index>:<json object>`: the real result, entry <index> with fields replaced
     "throttle-retry-after",
     "http",
     "html",
@@ -128,8 +134,26 @@ class FaultStep:
             raise ValueError(f"unknown fault step {text!r}")
         if not rest:
             raise ValueError(f"step {kind!r} needs an argument: {text!r}")
-        if kind in ("latency", "hang"):
+        if kind == "latency":
+            # `latency:<s>` delays a normal answer; `latency:<s>:<step>` delays that step's answer
+            seconds, _, then = rest.partition(":")
+            if then:
+                FaultStep.parse(then)  # refuse a bad inner step now, not mid-test
+            return cls(kind, float(seconds), then or None)
+        if kind == "hang":
             return cls(kind, float(rest))
+        if kind == "reply":
+            status, _, payload = rest.partition(":")
+            json.loads(payload)
+            return cls(kind, int(status), payload)
+        if kind in ("data", "result"):
+            json.loads(rest)
+            return cls(kind, rest)
+        if kind == "mangle":
+            index, _, payload = rest.partition(":")
+            if not isinstance(json.loads(payload), dict):
+                raise ValueError(f"mangle needs a JSON object of fields: {text!r}")
+            return cls(kind, int(index), payload)
         if kind == "status":
             return cls(kind, rest)
         if kind == "http":
@@ -312,6 +336,17 @@ class AlimtEmulator(Emulator):
         with self._lock:
             task = self._tasks[task_id]
             task.options = replace(task.options, **options)
+
+    def result_entries(self, task_id: str) -> list[dict[str, Any]]:
+        """The task's `Data.Result` as a finished poll would send it (images are put on the image
+        host now), for tests that build a modified answer from the real one."""
+        with self._lock:
+            return [r.as_json() for r in self._results(self._tasks[task_id])]
+
+    def steps_left(self, task_id: str) -> int:
+        """How many scripted steps of `task_id` are not consumed yet."""
+        with self._lock:
+            return len(self._task_scripts.get(task_id, ()))
 
     def task(self, task_id: str) -> Task | None:
         with self._lock:
@@ -541,7 +576,8 @@ class AlimtEmulator(Emulator):
         if kind == "latency":
             assert step is not None
             time.sleep(float(step.arg or 0))
-            kind = "ok"
+            step = FaultStep.parse(step.extra) if step.extra else None
+            kind = step.kind if step else "ok"
         if kind == "reset":
             info["outcome"] = "reset"
             self._record(handler, 0, info)
@@ -577,6 +613,15 @@ class AlimtEmulator(Emulator):
         if kind == "code":
             assert step is not None
             return _business_error(int(step.arg or 102), request_id)
+        if kind == "reply":
+            assert step is not None and step.extra is not None
+            payload = json.loads(step.extra)
+            if isinstance(payload, dict):
+                payload.setdefault("RequestId", request_id)
+            return _Reply(int(step.arg or 200), json.dumps(payload).encode(), outcome="reply")
+        if kind == "data":
+            assert step is not None
+            return _ok(json.loads(str(step.arg)), request_id, outcome="data")
         if action == ACTION_SUBMIT:
             return self._translate_image_batch(params, request_id)
         return self._get_result(params, request_id, step if kind != "ok" else None)
@@ -658,6 +703,17 @@ class AlimtEmulator(Emulator):
             if override is not None and override.kind == "status":
                 status = str(override.arg)
                 return _ok({"Status": status, "Result": []}, request_id, outcome=f"status:{status}")
+            if override is not None and override.kind == "result":
+                entries_value = json.loads(str(override.arg))
+                return _ok(
+                    {"Status": "finished", "Result": entries_value}, request_id, outcome="result"
+                )
+            if override is not None and override.kind == "mangle":
+                entries = [r.as_json() for r in self._results(task)]
+                index = int(override.arg or 0)
+                if 0 <= index < len(entries):
+                    entries[index].update(json.loads(override.extra or "{}"))
+                return _ok({"Status": "finished", "Result": entries}, request_id, outcome="mangle")
             if override is not None and override.kind in ("empty-result", "missing-urls"):
                 # A one-off odd answer: it does not change the task's own progress.
                 entries = (

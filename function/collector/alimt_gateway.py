@@ -6,8 +6,10 @@ call the API (a refused event) do not pay for it at cold start.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from collector.business_codes import business_code, code_text, describe
 from collector.credentials import FunctionCredentials
 from collector.errors import CollectorError, Source
 from collector.models import BatchResult, ImageResult, TaskStatus
@@ -28,11 +30,7 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
 
 def normalise_code(code: Any) -> str:
     """The API sends Code as int or str (the SDK passes it through unchanged)."""
-    if code is None:
-        return ""
-    if isinstance(code, float) and code.is_integer():
-        code = int(code)
-    return str(code).strip()
+    return code_text(code)
 
 
 def build_alimt_client(
@@ -71,59 +69,160 @@ class AlimtGateway:
 
     def get_result(self, task_id: str) -> BatchResult:
         from alibabacloud_alimt20181012.models import GetTranslateImageBatchResultRequest
+        from alibabacloud_openapi_util.client import Client as OpenApiUtilClient
+        from alibabacloud_tea_openapi.models import OpenApiRequest, Params
 
         request = GetTranslateImageBatchResultRequest(task_id=task_id)
+        # The same call the SDK's get_translate_image_batch_result_with_options makes, minus its
+        # last step: its response models take any JSON value without a type check (a number where
+        # a list belongs raises AttributeError deep inside them). We take the JSON it parsed and
+        # validate every field ourselves, into typed values or a classified error.
+        params = Params(
+            action="GetTranslateImageBatchResult",
+            version="2018-10-12",
+            protocol="HTTPS",
+            pathname="/",
+            method="POST",
+            auth_type="AK",
+            style="RPC",
+            req_body_type="formData",
+            body_type="json",
+        )
+        body = OpenApiUtilClient.parse_to_map({"TaskId": request.task_id})
         try:
-            response = self._client.get_translate_image_batch_result_with_options(
-                request, self._runtime
-            )
+            response = self._client.call_api(params, OpenApiRequest(body=body), self._runtime)
         except Exception as exc:
             raise map_sdk_error(exc) from None
-        return parse_result_body(response.body)
+        if not isinstance(response, dict):
+            raise CollectorError(Source.ALIMT, "BadResponse", "the SDK returned no response map")
+        return parse_result_body(response.get("body"))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
+        type(value), "a list" if isinstance(value, list) else "an object"
+    )
+
+
+def _bad_response(what: str) -> CollectorError:
+    return CollectorError(Source.ALIMT, "BadResponse", what)
 
 
 def parse_result_body(body: Any) -> BatchResult:
+    """The response JSON, validated: a business code -> `alimt:<number>`; an envelope of the wrong
+    shape -> `alimt:BadResponse`; a malformed entry -> a failed `ImageResult` coded `BadEntry`."""
     if body is None:
-        raise CollectorError(Source.ALIMT, "BadResponse", "empty response body")
-    code = normalise_code(body.code)
+        raise _bad_response("empty response body")
+    if not isinstance(body, dict):
+        raise _bad_response(f"response body is {_kind(body)}, expected an object")
+    raw_code, message = body.get("Code"), body.get("Message")
+    number = business_code(raw_code, message)
+    if number is not None:
+        raise CollectorError(Source.ALIMT, str(number), redact(describe(number, message)))
+    if raw_code is not None and not isinstance(raw_code, (int, float, str)):
+        raise _bad_response(f"response Code is {_kind(raw_code)}")
+    code = code_text(raw_code)
     if code and code != "200":
-        raise CollectorError(Source.ALIMT, code, redact(str(body.message or "")))
-    data = body.data
+        safe = code if _SAFE_CODE.fullmatch(code) else "BadResponse"
+        raise CollectorError(Source.ALIMT, safe, redact(str(message or code))[:300])
+    data = body.get("Data")
     if data is None:
-        raise CollectorError(Source.ALIMT, "BadResponse", "response has no Data")
-    raw_status = str(data.status or "")
-    status = TaskStatus.parse(raw_status)
-    images: list[ImageResult] = []
-    for index, entry in enumerate(data.result or []):
-        images.append(
-            ImageResult(
-                index=index,
-                source_image_url=entry.source_image_url or None,
-                final_image_url=entry.final_image_url or None,
-                in_painting_url=entry.in_painting_url or None,
-                template_json=entry.template_json or None,
-                code=entry.code,
-                message=entry.message,
-                success=_entry_succeeded(entry.success, entry.code),
-            )
-        )
+        raise _bad_response("response has no Data")
+    if not isinstance(data, dict):
+        raise _bad_response(f"response Data is {_kind(data)}, expected an object")
+    raw_status = data.get("Status")
+    if raw_status is not None and not isinstance(raw_status, str):
+        raise _bad_response(f"response Data.Status is {_kind(raw_status)}, expected a string")
+    entries = data.get("Result")
+    if entries is not None and not isinstance(entries, list):
+        raise _bad_response(f"response Data.Result is {_kind(entries)}, expected a list")
+    request_id = body.get("RequestId")
+    images = tuple(parse_entry(index, entry) for index, entry in enumerate(entries or []))
     return BatchResult(
-        status=status, raw_status=raw_status, request_id=body.request_id, images=tuple(images)
+        status=TaskStatus.parse(raw_status or ""),
+        raw_status=raw_status or "",
+        request_id=request_id if isinstance(request_id, str) else None,
+        images=images,
+    )
+
+
+_SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_URL_FIELDS = ("SourceImageUrl", "FinalImageUrl", "InPaintingUrl", "TemplateJson")
+
+
+def parse_entry(index: int, entry: Any) -> ImageResult:
+    """One `Data.Result[]` entry. Whatever is wrong with it fails this image only."""
+    if not isinstance(entry, dict):
+        return _bad_entry(index, None, f"result entry is {_kind(entry)}, expected an object")
+    source = entry.get("SourceImageUrl")
+    texts: dict[str, str | None] = {}
+    for name in _URL_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            shown = source if isinstance(source, str) else None
+            return _bad_entry(index, shown, f"{name} is {_kind(value)}, expected a string")
+        texts[name] = value or None
+    code, message, success = entry.get("Code"), entry.get("Message"), entry.get("Success")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, (int, float, str))):
+        return _bad_entry(index, texts["SourceImageUrl"], f"Code is {_kind(code)}")
+    if isinstance(message, (int, float)) and not isinstance(message, bool):
+        message = str(message)
+    if message is not None and not isinstance(message, str):
+        return _bad_entry(index, texts["SourceImageUrl"], f"Message is {_kind(message)}")
+    if success is not None and not isinstance(success, (bool, str)):
+        return _bad_entry(index, texts["SourceImageUrl"], f"Success is {_kind(success)}")
+    return ImageResult(
+        index=index,
+        source_image_url=texts["SourceImageUrl"],
+        final_image_url=texts["FinalImageUrl"],
+        in_painting_url=texts["InPaintingUrl"],
+        template_json=texts["TemplateJson"],
+        code=code if isinstance(code, (int, str)) else code_text(code),
+        message=message,
+        success=_entry_succeeded(success, code),
+    )
+
+
+def _bad_entry(index: int, source: str | None, problem: str) -> ImageResult:
+    return ImageResult(
+        index=index,
+        source_image_url=source,
+        final_image_url=None,
+        in_painting_url=None,
+        template_json=None,
+        code="BadEntry",
+        message=f"malformed result entry {index}: {problem}",
+        success=False,
     )
 
 
 def _entry_succeeded(success: Any, code: Any) -> bool:
-    code_text = normalise_code(code)
+    text = code_text(code)
     if success is False or (isinstance(success, str) and success.lower() == "false"):
         return False
-    return not (code_text and code_text != "200")
+    return not (text and text != "200")
 
 
 def map_sdk_error(exc: BaseException) -> CollectorError:
-    """Turn whatever the Tea/darabonba stack raised into a classified `CollectorError`."""
+    """Turn whatever the Tea/darabonba stack raised into a classified `CollectorError`. A known
+    business code decides first, whatever the HTTP status (alimt-api.md: the code, not the status);
+    then throttling; then the status."""
+    data = getattr(exc, "data", None)
+    if isinstance(data, dict):
+        raw_code = data.get("Code", data.get("code"))
+        message = data.get("Message", data.get("message"))
+    else:
+        raw_code, message = getattr(exc, "code", None), None
+    number = business_code(raw_code, message)
+    if number is not None:
+        status = getattr(exc, "status_code", None)
+        detail = describe(number, message) + (f" (HTTP {status})" if status else "")
+        return CollectorError(Source.ALIMT, str(number), redact(detail)[:300])
     return classify_tea_error(
         exc,
         Source.ALIMT,
-        # a business code sent with an HTTP error status keeps its number
-        client_code=lambda status, code: code if code.isdigit() else None,
+        # an undocumented numeric code sent with an HTTP 4xx keeps its number (`alimt:*`: retried)
+        client_code=lambda status, code: code if code.isascii() and code.isdigit() else None,
     )

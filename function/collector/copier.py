@@ -7,6 +7,7 @@ already under the task's prefix (from an earlier, interrupted attempt) is reused
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,11 +74,15 @@ class ImageCopier:
         results: dict[tuple[int, str], StoredObject] = {}
         report = CopyReport(manifest_images=[], failed_entries=0)
 
+        final_error = threading.Event()  # once the task is lost, start no new copies for it
+
         def run(job: CopyJob) -> tuple[CopyJob, StoredObject | None, bool, CollectorError | None]:
             stem = self._layout.artifact_stem(job.index, job.kind)
             found = existing.get(stem)
             if found is not None:
                 return job, self._complete(found), False, None
+            if final_error.is_set():
+                return job, None, False, None
             try:
                 stored, wrote = call_with_retry(
                     lambda: self._copy_one(prefix, stem, job, deadline),
@@ -89,6 +94,8 @@ class ImageCopier:
                 )
                 return job, stored, wrote, None
             except CollectorError as error:
+                if not decide(error).retry:
+                    final_error.set()
                 return job, None, False, error
 
         workers = max(1, min(self._concurrency, len(jobs)))

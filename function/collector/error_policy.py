@@ -1,7 +1,12 @@
 """The one place that decides what a failure means: retry it, or dead-letter the task.
 
 Read the table top to bottom. Keys are `<source>:<code>` as produced by the adapters
-(`alimt_gateway`, `object_store`, `image_source`, `fc_dispatcher`) and by the collector itself. A code not in the table
+(`alimt_gateway`, `object_store`, `image_source`, `fc_dispatcher`) and by the collector itself.
+
+Precedence for alimt: business codes arrive as numbers or `System.*` names, in an HTTP 200 body or with
+an error status, in `Code` or leading `Message`; `alimt_gateway` reduces each to its number first, so a
+known business code decides the row whatever the HTTP status; then throttling (`Throttling*`, 429);
+only then the HTTP status (5xx retry, 403 forbidden, other 4xx refused). A code not in the table
 falls back to the rule for its source (`<source>:*`): unknown trouble is retried, never silently
 dropped, because the pending registry bounds every retry by PENDING_LIFETIME_SECONDS anyway.
 """
@@ -97,6 +102,11 @@ POLICY: dict[str, tuple[Action, str]] = {
     # --- our own limits -------------------------------------------------------------------------
     "budget:DeadlineExceeded": (R, "the invocation's time budget ran out"),
     "input:*":              (D,  "the event was refused"),
+    # --- the last line of defence -----------------------------------------------------------------
+    # An exception no adapter classified (a bug, or an answer nobody foresaw): retried like any
+    # transient trouble, so PENDING_LIFETIME_SECONDS still bounds it, and logged with its traceback.
+    "internal:Unexpected":  (R,  "unexpected error while collecting the task (see the log's traceback)"),
+    "internal:*":           (R,  "unexpected error while collecting the task"),
 }
 # fmt: on
 

@@ -14,6 +14,7 @@ class Source:
     INPUT = "input"  # the event we were given
     BUDGET = "budget"  # our own time budget ran out
     FC = "fc"  # Function Compute: sending a sweep shard to another invocation (fan-out)
+    INTERNAL = "internal"  # anything else that went wrong while working on a task (a bug)
 
 
 class CollectorError(Exception):

@@ -104,6 +104,11 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _scalar_task_id(value: Any, text: str) -> bool:
+    """A JSON scalar (number, true/false/null) whose text is itself a valid TaskId."""
+    return not isinstance(value, (dict, list, str)) and task_id_problem(text.strip()) is None
+
+
 def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -121,6 +126,10 @@ class _Parser:
             return self._event(TriggerKind.MNS_STREAM, [self._bare_task(text.strip(), "event")])
         if isinstance(value, str):
             return self._event(TriggerKind.MNS_STREAM, [self._bare_task(value.strip(), "event")])
+        if _scalar_task_id(value, text):
+            # `12345`, `1E5`, `true`: a bare TaskId that also happens to parse as JSON. The text
+            # is the TaskId (json would turn `1E5` into 100000.0).
+            return self._event(TriggerKind.MNS_STREAM, [TaskRequest(text.strip())])
         if not isinstance(value, dict):
             raise InvalidEvent(
                 f"event must be a JSON object or a bare TaskId, got a JSON {_describe(value)}"

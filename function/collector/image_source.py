@@ -316,7 +316,12 @@ class ImageSource:
                 raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} throttled (429)")
             raise CollectorError(Source.IMAGE, "HTTP4xx", f"{shown} answered {status}")
         length_header = response.headers.get("Content-Length")
-        length = int(length_header) if length_header and length_header.isdigit() else None
+        # isdigit() alone accepts '²', which int() refuses: only ASCII digits are a length
+        length = (
+            int(length_header)
+            if length_header and length_header.isascii() and length_header.isdigit()
+            else None
+        )
         if length is not None and length > self._max_bytes:
             _discard(response, reusable=False)
             raise CollectorError(

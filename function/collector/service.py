@@ -8,6 +8,7 @@ being unreachable, in which case the invocation fails and the platform keeps the
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -29,6 +30,7 @@ from collector.models import (
     TriggerKind,
 )
 from collector.object_store import ObjectStore
+from collector.redaction import redact
 from collector.retry import call_with_retry
 from collector.state import (
     DeadLetter,
@@ -239,8 +241,41 @@ class ResultCollector:
                 outcome = self._still_pending(record, result)
         except CollectorError as error:
             outcome = self._failed(request, record, error, trigger, event_text)
+        except Exception as exc:  # the last line of defence, see _unexpected
+            outcome = self._failed(
+                request, record, self._unexpected(exc, task_id), trigger, event_text
+            )
         outcome.timings.update(timings)
         return self._done(outcome, started, trigger, record)
+
+    def _unexpected(self, exc: BaseException, task_id: str) -> CollectorError:
+        """Anything no adapter classified becomes `internal:Unexpected`: it goes through the policy
+        table (retry) and the pending lifetime like any other failure, and never takes the other
+        tasks of a sweep or a taskIds list down with it. Logged here, once, with the traceback."""
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.log.error(
+            "unexpected_error",
+            taskId=task_id,
+            error=type(exc).__name__,
+            traceback=redact(trace)[-8000:],
+        )
+        return CollectorError(
+            Source.INTERNAL, "Unexpected", redact(f"{type(exc).__name__}: {exc}")[:300]
+        )
+
+    def _copied_meanwhile(self, task_id: str, prefix: str | None) -> bool:
+        """Another delivery of the same task (MNS and a sweep) may have copied it while we worked:
+        a task with a manifest is `already_copied`, full stop."""
+        return self._durably(
+            lambda: self.manifests.exists(task_id, prefix), "check manifest", task_id
+        )
+
+    def _already_copied(self, task_id: str, prefix: str | None) -> TaskOutcome:
+        """Tidy what this delivery recorded next to a manifest (the other delivery removed its own)."""
+        self._durably(lambda: self.pending.remove(task_id), "remove record", task_id)
+        self._durably(lambda: self.dead_letters.remove(task_id), "remove dead letter", task_id)
+        self.log.info("copied_by_another_delivery", taskId=task_id)
+        return TaskOutcome(task_id, Outcome.ALREADY_COPIED)
 
     def _durably(self, operation: Callable[[], T], what: str, task_id: str) -> T:
         """A read or write of the task's state in OSS, retried in process like any transient
@@ -354,8 +389,15 @@ class ResultCollector:
         record.last_error = None
         record.last_check = now
         record.next_check = now + recheck_delay(record.attempts)
-        self._durably(lambda: self.pending.save(record), "save record", record.task_id)
-        return TaskOutcome(record.task_id, Outcome.PENDING, code=record.last_status)
+        task_id = record.task_id
+        # Checked before the save and after it: a delivery that copies the task in between removes
+        # the record after writing its manifest, so one of the two checks sees that manifest.
+        if self._copied_meanwhile(task_id, record.output_prefix):
+            return self._already_copied(task_id, record.output_prefix)
+        self._durably(lambda: self.pending.save(record), "save record", task_id)
+        if self._copied_meanwhile(task_id, record.output_prefix):
+            return self._already_copied(task_id, record.output_prefix)
+        return TaskOutcome(task_id, Outcome.PENDING, code=record.last_status)
 
     def _failed(
         self,
@@ -377,7 +419,10 @@ class ResultCollector:
                 Source.TASK, "PendingTooLong", f"transient errors for too long; last: {error.key}"
             )
             decision = decide(error)
+        prefix = request.output_prefix or (record.output_prefix if record else None)
         try:
+            if self._copied_meanwhile(task_id, prefix):
+                return self._already_copied(task_id, prefix)
             if decision.retry:
                 if record is not None:
                     record.attempts += 1
@@ -388,6 +433,8 @@ class ResultCollector:
                     record.next_check = now + recheck_delay(record.attempts)
                     saved = record
                     self._durably(lambda: self.pending.save(saved), "save record", task_id)
+                    if self._copied_meanwhile(task_id, prefix):
+                        return self._already_copied(task_id, prefix)
                 return TaskOutcome(
                     task_id,
                     Outcome.RETRY,
@@ -405,10 +452,15 @@ class ResultCollector:
                 attempts=(record.attempts + 1) if record else 1,
                 first_seen=record.first_seen if record else now,
                 event=event_text,
-                output_prefix=request.output_prefix or (record.output_prefix if record else None),
+                output_prefix=prefix,
                 rule=decision.rule,
+                partial_objects=self._durably(
+                    lambda: self._partial_objects(task_id, prefix), "list partial objects", task_id
+                ),
             )
-            self._durably(lambda: self.dead_letters.put(letter), "write dead letter", task_id)
+            self._durably(lambda: self.dead_letters.create(letter), "write dead letter", task_id)
+            if self._copied_meanwhile(task_id, prefix):
+                return self._already_copied(task_id, prefix)
             self._durably(lambda: self.pending.remove(task_id), "remove record", task_id)
             return TaskOutcome(
                 task_id,
@@ -417,7 +469,9 @@ class ResultCollector:
                 reason=decision.reason,
                 detail=error.detail,
             )
-        except CollectorError as store_error:
+        except Exception as store_error:
+            if not isinstance(store_error, CollectorError):
+                store_error = self._unexpected(store_error, task_id)
             # OSS is failing too: nothing could be recorded. Fail the invocation so the platform
             # keeps the event (MNS retry, async retry, then the onFailure destination).
             return TaskOutcome(
@@ -427,6 +481,16 @@ class ResultCollector:
                 reason="could not record the task's state in OSS",
                 detail=f"{error.key}; then {store_error.detail}",
             )
+
+    def _partial_objects(self, task_id: str, prefix: str | None) -> list[dict[str, Any]]:
+        """What an interrupted copy left under the task's prefix: named in the dead letter, so an
+        operator can reuse it (`redrive --force`) or remove it (`purge-partial`)."""
+        task_prefix = self.layout.task_prefix(task_id, prefix)
+        return [
+            {"key": obj.key, "size": obj.size}
+            for obj in self.store.list(task_prefix)
+            if obj.key[len(task_prefix) :] != "manifest.json"
+        ]
 
     def _done(
         self, outcome: TaskOutcome, started: float, trigger: str, record: PendingRecord | None

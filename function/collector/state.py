@@ -141,6 +141,8 @@ class DeadLetter:
     event: str | None = None
     output_prefix: str | None = None
     rule: str | None = None
+    # objects already copied under the task's prefix when it was dead-lettered: {key, size}
+    partial_objects: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         event: Any = None
@@ -159,6 +161,7 @@ class DeadLetter:
             "outputPrefix": self.output_prefix,
             "rule": self.rule,
             "event": event,
+            **({"partialObjects": self.partial_objects} if self.task_id is not None else {}),
         }
 
 
@@ -174,6 +177,20 @@ class DeadLetterStore:
             key = self._layout.rejected_key(raw_event_for_key or letter.event or "")
         self._store.put_json(key, letter.to_json())
         return key
+
+    def create(self, letter: DeadLetter) -> bool:
+        """Dead-letter a task once (`x-oss-forbid-overwrite`): when two deliveries reach a final
+        verdict, the first letter stands. False if one was already there."""
+        assert letter.task_id is not None
+        try:
+            self._store.put_json(
+                self._layout.dead_letter_key(letter.task_id),
+                letter.to_json(),
+                forbid_overwrite=True,
+            )
+        except ObjectAlreadyExists:
+            return False
+        return True
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         return self._store.get_json(self._layout.dead_letter_key(task_id))

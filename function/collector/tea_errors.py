@@ -53,6 +53,10 @@ def classify_tea_error(
         return CollectorError(source, "ConnectionError", redact(inner)[:300])
     status = getattr(exc, "status_code", None)
     code = str(getattr(exc, "code", "") or "")
+    if not isinstance(status, int) and isinstance(exc, (AttributeError, TypeError, KeyError)):
+        # the SDK tripped over an answer of an unexpected shape (e.g. an error body that is a
+        # JSON list): the service said something, just not what its SDK expects
+        return CollectorError(source, "BadResponse", f"unexpected answer ({type(exc).__name__})")
     if not isinstance(status, int):
         return CollectorError(
             source, "ConnectionError", redact(f"{type(exc).__name__}: {exc}")[:300]

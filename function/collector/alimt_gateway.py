@@ -124,6 +124,8 @@ def parse_result_body(body: Any) -> BatchResult:
     if raw_code is not None and not isinstance(raw_code, (int, float, str)):
         raise _bad_response(f"response Code is {_kind(raw_code)}")
     code = code_text(raw_code)
+    if code.startswith("Throttling"):  # throttling keeps its row, whatever the status
+        raise CollectorError(Source.ALIMT, "Throttling", f"HTTP 200 {code}")
     if code and code != "200":
         safe = code if _SAFE_CODE.fullmatch(code) else "BadResponse"
         raise CollectorError(Source.ALIMT, safe, redact(str(message or code))[:300])

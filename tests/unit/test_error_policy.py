@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from collector.error_policy import POLICY, Action, decide
@@ -75,3 +79,111 @@ def test_table_rows(source: str, code: str, action: Action) -> None:
 
 def test_unknown_source_is_retried_not_dropped() -> None:
     assert decide(CollectorError("elsewhere", "x", "y")).action is Action.RETRY
+
+
+# --- issue 9 item 1: the business code decides, in every form it arrives -------------------------
+# Each answer goes over the wire: the real alimt SDK against the alimt emulator (`reply:` step), then
+# the adapter; so what the SDK does with the body (ClientException / ServerException / a normal
+# return) is part of what is tested.
+BUSINESS_NAMES = {
+    101: "System.RequestTimeOut",
+    102: "System.Error",
+    103: "System.UrlDecodingError",
+    104: "System.ParameterError",
+    105: "System.LanguageNotSupported",
+    106: "System.LanguageDetectError",
+    107: "System.TranslateError",
+    108: "System.StringTooLong",
+    110: "System.AccountNotActivated",
+    111: "System.SubServiceFailed",
+    112: "System.TranslateServiceCallFailed",
+    113: "System.AccountNotActivatedOrInArrears",
+}
+EXPECTED_ACTION = {
+    **{c: Action.RETRY for c in (101, 102, 112)},
+    **{c: Action.DEAD_LETTER for c in (103, 104, 105, 106, 107, 108)},
+    **{c: Action.DEAD_LETTER_REDRIVABLE for c in (110, 111, 113)},
+}
+STATUSES = [200, 400, 401, 403, 404, 409, 429, 500, 502, 503]
+FORMS = {
+    "numeric Code": lambda n: {"Code": n, "Message": "something went wrong"},
+    "numeric str Code": lambda n: {"Code": str(n), "Message": "something went wrong"},
+    "symbolic Code": lambda n: {"Code": BUSINESS_NAMES[n], "Message": "something went wrong"},
+    "numeric leading Message": lambda n: {"Code": "", "Message": f"{n}: something went wrong"},
+    "symbolic leading Message": lambda n: {
+        "Code": "Error",
+        "Message": f"{BUSINESS_NAMES[n]}, something went wrong",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def alimt_wire() -> Iterator[Any]:
+    from collector.alimt_gateway import AlimtGateway
+    from collector.credentials import FunctionCredentials
+    from local.alimt_emulator import AlimtEmulator
+    from local.credentials import CredentialStore
+
+    store = CredentialStore()
+    store.add_access_key("LTAI-unit", "unit-secret")
+    with AlimtEmulator(store) as emulator:
+        gateway = AlimtGateway(
+            emulator.endpoint, FunctionCredentials("LTAI-unit", "unit-secret", None), 5.0
+        )
+        yield emulator, gateway
+
+
+def answer(wire: Any, status: int, body: dict[str, Any]) -> CollectorError:
+    emulator, gateway = wire
+    emulator.script("T-unit", [f"reply:{status}:{json.dumps(body)}"])
+    with pytest.raises(CollectorError) as raised:
+        gateway.get_result("T-unit")
+    return raised.value
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("number", sorted(BUSINESS_NAMES))
+def test_a_known_business_code_decides_the_row_whatever_the_status(
+    alimt_wire: Any, number: int, form: str, status: int
+) -> None:
+    error = answer(alimt_wire, status, FORMS[form](number))
+    decision = decide(error)
+    assert (error.key, decision.rule) == (f"alimt:{number}", f"alimt:{number}")
+    assert decision.action is EXPECTED_ACTION[number]
+    # the dead letter's code is the number; the name stays in the message
+    assert error.code == str(number) and error.detail.startswith(BUSINESS_NAMES[number])
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "key"),
+    [
+        # no known code: throttling, then the HTTP status decides
+        (429, {"Code": "Throttling.User", "Message": "flow control"}, "alimt:Throttling"),
+        (400, {"Code": "Throttling.Api", "Message": "flow control"}, "alimt:Throttling"),
+        (200, {"Code": "Throttling", "Message": "flow control"}, "alimt:Throttling"),
+        (429, {"Code": "", "Message": "slow down"}, "alimt:Throttling"),
+        (500, {"Code": "InternalError", "Message": "oops"}, "alimt:HTTP5xx"),
+        (503, {"Message": "System.Unknown"}, "alimt:HTTP5xx"),
+        (403, {"Code": "Forbidden.RAM", "Message": "no"}, "alimt:Forbidden"),
+        (400, {"Code": "InvalidParameter", "Message": "bad"}, "alimt:HTTP4xx"),
+        (404, {"Code": "InvalidAction.NotFound", "Message": "?"}, "alimt:HTTP4xx"),
+        # a code that is not the service's own (109 is not documented): not a business code
+        (403, {"Code": "", "Message": "109 nope"}, "alimt:Forbidden"),
+        (200, {"Code": 109, "Message": "nope"}, "alimt:109"),
+        # Message is read only when Code is empty or generic
+        (403, {"Code": "Forbidden.RAM", "Message": "113 in arrears"}, "alimt:Forbidden"),
+        # the longer name is not mistaken for its prefix
+        (500, {"Code": "System.AccountNotActivatedOrInArrears"}, "alimt:113"),
+        (500, {"Code": "", "Message": "System.AccountNotActivatedOrInArrears"}, "alimt:113"),
+    ],
+)
+def test_without_a_known_business_code_throttling_then_the_status_decides(
+    alimt_wire: Any, status: int, body: dict[str, Any], key: str
+) -> None:
+    assert answer(alimt_wire, status, body).key == key
+
+
+def test_internal_unexpected_is_retried() -> None:
+    decision = decide(CollectorError(Source.INTERNAL, "Unexpected", "KeyError: 'x'"))
+    assert decision.action is Action.RETRY and decision.rule == "internal:Unexpected"

@@ -67,6 +67,33 @@ def test_accepted_shapes(raw: bytes | str, kind: TriggerKind, tasks: list[TaskRe
     assert event.rejections == ()
 
 
+# Item 5 of issue 9: a TaskId that also parses as a JSON scalar is that TaskId in every format.
+SCALAR_IDS = ["12345", "1E5", "1e5", "true", "false", "null", "0", "007", "NaN", "Infinity"]
+FORMATS = {
+    "stream bare": lambda t: t.encode(),
+    "stream bare with newline": lambda t: f"{t}\n".encode(),
+    "stream JSON string": lambda t: json.dumps(t).encode(),
+    "stream body": lambda t: json.dumps({"body": t}).encode(),
+    "stream body JSON string": lambda t: json.dumps({"body": json.dumps(t)}).encode(),
+    "stream body object": lambda t: json.dumps({"body": json.dumps({"TaskId": t})}).encode(),
+    "mns json message": lambda t: mns_json(t),
+    "mns json message JSON string": lambda t: mns_json(json.dumps(t)),
+    "mns json message object": lambda t: mns_json(json.dumps({"TaskId": t})),
+    "direct": lambda t: json.dumps({"taskId": t}).encode(),
+    "direct list": lambda t: json.dumps({"taskIds": [t]}).encode(),
+}
+
+
+@pytest.mark.parametrize("task_id", SCALAR_IDS)
+@pytest.mark.parametrize("form", sorted(FORMATS))
+def test_a_task_id_that_parses_as_a_json_scalar_is_that_task_id_in_every_format(
+    task_id: str, form: str
+) -> None:
+    event = parse_trigger_event(FORMATS[form](task_id))
+    assert [t.task_id for t in event.tasks] == [task_id], form
+    assert event.rejections == ()
+
+
 def test_timer_event_with_and_without_payload() -> None:
     plain = parse_trigger_event(
         b'{"triggerTime": "2026-11-29T07:49:00Z", "triggerName": "sweep", "payload": ""}'
@@ -107,8 +134,8 @@ def test_batch_keeps_good_ids_and_rejects_bad_ones() -> None:
         ("x" * 200, "limit is 128"),
         ("\u0415\u0415\u041028\u04156D", "ASCII letters"),  # Cyrillic look-alikes of EEA28E6D
         (b"[1, 2]", "got a JSON list"),
-        (b"42", "got a JSON int"),
-        (b"null", "got a JSON null"),
+        (b"-42", "got a JSON int"),  # a JSON scalar that is not a valid TaskId
+        (b"-1.5", "got a JSON float"),
         (b'{"hello": "world"}', "not a recognised shape"),
         (b'{"taskId": 5}', "must be a string, got int"),
         (b'{"taskId": "../x"}', "letters, digits"),

@@ -59,7 +59,17 @@ _FORMATS = {  # fmt -> (extension, content type, Pillow format)
 }
 
 # Outcome faults decide the response; modifier faults only slow it down and combine with others.
-_OUTCOME_FAULTS = {"404", "403", "reset", "redirect", "http", "truncate", "wrong-length", "bad-crc"}
+_OUTCOME_FAULTS = {
+    "404",
+    "403",
+    "reset",
+    "redirect",
+    "http",
+    "truncate",
+    "wrong-length",
+    "bad-crc",
+    "length-header",
+}
 _MODIFIER_FAULTS = {"slow", "ttfb"}
 
 
@@ -354,10 +364,13 @@ class ImageHostHandler(EmulatorRequestHandler):
             body_limit = min(announced, image.size)
         elif outcome is not None and outcome.kind == "bad-crc":
             crc ^= 0xFFFF
+        length_header = str(announced)
+        if outcome is not None and outcome.kind == "length-header":
+            length_header = str(outcome.arg)  # any text, e.g. '²' (a digit to str.isdigit only)
         self.send_response(200)
         for header, value in {
             "Content-Type": image.content_type,
-            "Content-Length": str(announced),
+            "Content-Length": length_header,
             "ETag": f'"{image.etag}"',
             "Last-Modified": formatdate(image.last_modified, usegmt=True),
             "Accept-Ranges": "bytes",
@@ -528,7 +541,8 @@ class ImageHost(Emulator):
     def inject(self, name_glob: str, fault: str, count: int | None = None) -> None:
         """Inject `fault` for names (or "<name>.<ext>") matching `name_glob`, for the next `count`
         requests (None = until cleared). Faults: 404, 403, reset, redirect:<url>, http:<status>,
-        truncate:<bytes>, wrong-length:<n>, bad-crc, slow:<bytes_per_second>, ttfb:<seconds>.
+        truncate:<bytes>, wrong-length:<n>, length-header:<text> (the whole
+        body under that Content-Length text), bad-crc, slow:<bytes_per_second>, ttfb:<seconds>.
         One outcome fault applies per request (earliest injected first); slow/ttfb combine."""
         parsed = Fault.parse(name_glob, fault, count)
         with self._lock:

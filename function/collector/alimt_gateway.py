@@ -120,7 +120,8 @@ def parse_result_body(body: Any) -> BatchResult:
     raw_code, message = body.get("Code"), body.get("Message")
     number = business_code(raw_code, message)
     if number is not None:
-        raise CollectorError(Source.ALIMT, str(number), redact(describe(number, message)))
+        said = _clean(message) if isinstance(message, str) else None
+        raise CollectorError(Source.ALIMT, str(number), redact(describe(number, said))[:300])
     if raw_code is not None and not isinstance(raw_code, (int, float, str)):
         raise _bad_response(f"response Code is {_kind(raw_code)}")
     code = code_text(raw_code)
@@ -128,7 +129,8 @@ def parse_result_body(body: Any) -> BatchResult:
         raise CollectorError(Source.ALIMT, "Throttling", f"HTTP 200 {code}")
     if code and code != "200":
         safe = code if _SAFE_CODE.fullmatch(code) else "BadResponse"
-        raise CollectorError(Source.ALIMT, safe, redact(str(message or code))[:300])
+        said = message if isinstance(message, str) and message else code
+        raise CollectorError(Source.ALIMT, safe, redact(_clean(said))[:300])
     data = body.get("Data")
     if data is None:
         raise _bad_response("response has no Data")
@@ -137,15 +139,16 @@ def parse_result_body(body: Any) -> BatchResult:
     raw_status = data.get("Status")
     if raw_status is not None and not isinstance(raw_status, str):
         raise _bad_response(f"response Data.Status is {_kind(raw_status)}, expected a string")
+    raw_status = _clean(raw_status)[:100] if raw_status else ""
     entries = data.get("Result")
     if entries is not None and not isinstance(entries, list):
         raise _bad_response(f"response Data.Result is {_kind(entries)}, expected a list")
     request_id = body.get("RequestId")
     images = tuple(parse_entry(index, entry) for index, entry in enumerate(entries or []))
     return BatchResult(
-        status=TaskStatus.parse(raw_status or ""),
-        raw_status=raw_status or "",
-        request_id=request_id if isinstance(request_id, str) else None,
+        status=TaskStatus.parse(raw_status),
+        raw_status=raw_status,
+        request_id=_clean(request_id)[:100] if isinstance(request_id, str) else None,
         images=images,
     )
 
@@ -162,17 +165,25 @@ def parse_entry(index: int, entry: Any) -> ImageResult:
     texts: dict[str, str | None] = {}
     for name in _URL_FIELDS:
         value = entry.get(name)
+        shown = source if isinstance(source, str) and _is_unicode(source) else None
         if value is not None and not isinstance(value, str):
-            shown = source if isinstance(source, str) else None
             return _bad_entry(index, shown, f"{name} is {_kind(value)}, expected a string")
+        if value and not _is_unicode(value):  # JSON may carry lone surrogates ("\ud800")
+            return _bad_entry(index, shown, f"{name} is not valid Unicode")
         texts[name] = value or None
     code, message, success = entry.get("Code"), entry.get("Message"), entry.get("Success")
     if code is not None and (isinstance(code, bool) or not isinstance(code, (int, float, str))):
         return _bad_entry(index, texts["SourceImageUrl"], f"Code is {_kind(code)}")
+    if isinstance(code, str):
+        code = _clean(code)[:200]
     if isinstance(message, (int, float)) and not isinstance(message, bool):
         message = str(message)
     if message is not None and not isinstance(message, str):
         return _bad_entry(index, texts["SourceImageUrl"], f"Message is {_kind(message)}")
+    if message is not None:
+        message = _clean(message)[:1000]
+    if isinstance(success, str) and success.lower() not in ("true", "false"):
+        return _bad_entry(index, texts["SourceImageUrl"], "Success is neither true nor false")
     if success is not None and not isinstance(success, (bool, str)):
         return _bad_entry(index, texts["SourceImageUrl"], f"Success is {_kind(success)}")
     return ImageResult(
@@ -185,6 +196,19 @@ def parse_entry(index: int, entry: Any) -> ImageResult:
         message=message,
         success=_entry_succeeded(success, code),
     )
+
+
+def _clean(text: str) -> str:
+    """Text safe to store and log: lone surrogates (valid in JSON escapes) are escaped."""
+    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _bad_entry(index: int, source: str | None, problem: str) -> ImageResult:
@@ -220,7 +244,8 @@ def map_sdk_error(exc: BaseException) -> CollectorError:
     number = business_code(raw_code, message)
     if number is not None:
         status = getattr(exc, "status_code", None)
-        detail = describe(number, message) + (f" (HTTP {status})" if status else "")
+        said = _clean(message) if isinstance(message, str) else None
+        detail = describe(number, said) + (f" (HTTP {status})" if status else "")
         return CollectorError(Source.ALIMT, str(number), redact(detail)[:300])
     return classify_tea_error(
         exc,

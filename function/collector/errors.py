@@ -23,6 +23,9 @@ class CollectorError(Exception):
     def __init__(
         self, source: str, code: str, detail: str, *, retry_after_seconds: float | None = None
     ) -> None:
+        # what a service sent may hold lone surrogates (valid JSON escapes): never let them reach
+        # a log line or an OSS document, where encoding them would fail
+        code, detail = _storable(code), _storable(detail)
         super().__init__(f"{source}:{code}: {detail}")
         self.source = source
         self.code = code
@@ -32,6 +35,14 @@ class CollectorError(Exception):
     @property
     def key(self) -> str:
         return f"{self.source}:{self.code}"
+
+
+def _storable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class ObjectAlreadyExists(Exception):

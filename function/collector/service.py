@@ -471,7 +471,16 @@ class ResultCollector:
             )
         except Exception as store_error:
             if not isinstance(store_error, CollectorError):
-                store_error = self._unexpected(store_error, task_id)
+                # recording the outcome itself hit something unforeseen: keep the task with the
+                # platform (it stays pending as it was; the lifetime still bounds it)
+                unexpected = self._unexpected(store_error, task_id)
+                return TaskOutcome(
+                    task_id,
+                    Outcome.RETRY,
+                    code=unexpected.key,
+                    reason=decide(unexpected).reason,
+                    detail=f"{error.key}; then {unexpected.detail}",
+                )
             # OSS is failing too: nothing could be recorded. Fail the invocation so the platform
             # keeps the event (MNS retry, async retry, then the onFailure destination).
             return TaskOutcome(

@@ -377,6 +377,7 @@ class ImageHostHandler(EmulatorRequestHandler):
             "x-oss-request-id": _request_id(),
             "x-oss-object-type": "Normal",
             "x-oss-hash-crc64ecma": str(crc),
+            **({"Connection": "close"} if length_header != str(announced) else {}),
         }.items():
             self.send_header(header, value)
         self.end_headers()
@@ -384,8 +385,8 @@ class ImageHostHandler(EmulatorRequestHandler):
             return 200
         sent = self._stream(image.iter_bytes(), body_limit, faults.slow_bytes_per_second)
         rec.info["bytes_sent"] = sent
-        if sent != announced:
-            # The body no longer matches its framing: drop the connection like a broken upstream.
+        if sent != announced or length_header != str(announced):
+            # The body no longer matches its framing (or the framing cannot be read): drop the connection like a broken upstream.
             self.close_connection = True
         return 200
 

@@ -22,6 +22,11 @@ CREDENTIAL_CODES = frozenset(
 )
 
 
+# What the SDK raises when an answer has an unexpected shape (e.g. an error body that is a JSON
+# list, on which it calls .get): the service said something, just not what the SDK expects.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError)
+
+
 def classify_tea_error(
     exc: BaseException,
     source: str,
@@ -44,18 +49,17 @@ def classify_tea_error(
             retry_after_seconds=(retry_after / 1000.0) if isinstance(retry_after, int) else None,
         )
     if isinstance(exc, UnretryableException):  # no HTTP answer we could read
-        inner = str(getattr(exc, "inner_exception", None) or exc)
+        inner_exc = getattr(exc, "inner_exception", None)
+        inner = str(inner_exc or exc)
         lowered = inner.lower()
-        if "parse the value as json" in lowered:
+        if "parse the value as json" in lowered or isinstance(inner_exc, _SHAPE_ERRORS):
             return CollectorError(source, "BadResponse", "response is not JSON")
         if "timed out" in lowered or "timeout" in lowered:
             return CollectorError(source, "Timeout", redact(inner)[:300])
         return CollectorError(source, "ConnectionError", redact(inner)[:300])
     status = getattr(exc, "status_code", None)
     code = str(getattr(exc, "code", "") or "")
-    if not isinstance(status, int) and isinstance(exc, (AttributeError, TypeError, KeyError)):
-        # the SDK tripped over an answer of an unexpected shape (e.g. an error body that is a
-        # JSON list): the service said something, just not what its SDK expects
+    if not isinstance(status, int) and isinstance(exc, _SHAPE_ERRORS):
         return CollectorError(source, "BadResponse", f"unexpected answer ({type(exc).__name__})")
     if not isinstance(status, int):
         return CollectorError(

@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--max-tasks", type=int, help="check at most this many due tasks")
     sweep.add_argument("--max-seconds", type=float, help="time budget (default $SWEEP_MAX_SECONDS)")
+
+    from ops.purge_partial import add_parser as add_purge_partial
+
+    add_purge_partial(command)
     return parser
 
 
@@ -339,10 +343,17 @@ def cmd_sweep(settings: OpsSettings, args: argparse.Namespace) -> int:
     return EXIT_FAILED if counts.get("retry") else EXIT_OK
 
 
+def cmd_purge_partial(settings: OpsSettings, args: argparse.Namespace) -> int:
+    from ops import purge_partial
+
+    return purge_partial.cmd_purge_partial(settings, args)
+
+
 _COMMANDS = {
     "submit": cmd_submit,
     "status": cmd_status,
     "redrive": cmd_redrive,
     "gallery": cmd_gallery,
     "sweep": cmd_sweep,
+    "purge-partial": cmd_purge_partial,
 }

@@ -100,6 +100,12 @@ def dead_letter_view(letter: dict[str, Any]) -> dict[str, Any]:
     keys = ("code", "reason", "message", "redrivable", "attempts", "firstSeen", "deadLetteredAt")
     view = {k: letter.get(k) for k in keys}
     view.update(requestId=letter.get("requestId"), outputPrefix=letter.get("outputPrefix"))
+    partial = letter.get("partialObjects")
+    view["partialObjects"] = [
+        {"key": o.get("key"), "size": o.get("size")}
+        for o in (partial if isinstance(partial, list) else [])
+        if isinstance(o, dict)
+    ]
     return view
 
 
@@ -132,6 +138,8 @@ class Summary:
     rejected: int = 0
     copied: int = 0
     unreadable: int = 0
+    with_partial_objects: int = 0  # dead letters naming objects left under the output prefix
+    partial_objects: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +152,8 @@ class Summary:
             "rejected": self.rejected,
             "copied": self.copied,
             "unreadable": self.unreadable,
+            "deadLettersWithPartialObjects": self.with_partial_objects,
+            "partialObjects": self.partial_objects,
         }
 
 
@@ -228,6 +238,10 @@ def summary(
         codes[str(letter.get("code"))] += 1
         if letter.get("redrivable") is True:
             result.redrivable += 1
+        partial = letter.get("partialObjects")
+        if isinstance(partial, list) and partial:
+            result.with_partial_objects += 1
+            result.partial_objects += len(partial)
     result.dead_lettered = len(letter_keys)
     result.dead_letters_by_code = dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -274,6 +288,14 @@ def render_task(report: dict[str, Any]) -> str:
         lines.append(f"    reason: {letter['reason']}")
         if letter.get("message"):
             lines.append(f"    message: {letter['message']}")
+        partial = letter.get("partialObjects") or []
+        if partial:
+            size = sum(o["size"] for o in partial if isinstance(o.get("size"), int))
+            lines.append(
+                f"    partial objects: {len(partial)} ({size} bytes) left under the output prefix; "
+                "`redrive --force` reuses them, `purge-partial` removes them"
+            )
+            lines.extend(f"      {o['key']}  {o['size']}" for o in partial)
     pending = report.get("pending")
     if pending:
         lines.append(
@@ -302,6 +324,11 @@ def render_summary(result: Summary, bucket: str, layout: KeyLayout) -> str:
     lines.append(f"  dead-lettered  {result.dead_lettered} ({result.redrivable} redrivable)")
     for code, count in result.dead_letters_by_code.items():
         lines.append(f"    code {code:<12} {count}")
+    if result.with_partial_objects:
+        lines.append(
+            f"    {result.with_partial_objects} with partial objects ({result.partial_objects} "
+            "objects; `alimt-collector purge-partial --all --dry-run`)"
+        )
     lines.append(f"  rejected       {result.rejected} (bad input, never redrivable)")
     if result.unreadable:
         lines.append(f"  unreadable     {result.unreadable} (records that could not be read)")

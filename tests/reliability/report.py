@@ -47,6 +47,15 @@ def table(figures: dict[str, Any], pytest_status: int, seconds: float) -> tuple[
     ):
         if figures[name] > 0:
             problems.append(f"{label}: {figures[name]}")
+    if figures.get("race_double_placed", 0) > 0:
+        problems.append(
+            f"racing deliveries left a task in two places: {figures['race_double_placed']}"
+        )
+    if figures.get("malformed_placed", 0) < figures.get("malformed_examples", 0):
+        problems.append("a generated malformed result did not end in exactly one place")
+    for form, (tried, passed) in figures.get("code_forms", {}).items():
+        if passed < tried:
+            problems.append(f"business code form {form!r}: {tried - passed} of {tried} misfiled")
     if figures["hostile_refused"] < figures["hostile_tried"]:
         problems.append("a hostile input was not refused")
     if figures["fuzz_examples"] < MIN_FUZZED_EVENTS:
@@ -66,6 +75,18 @@ def table(figures: dict[str, Any], pytest_status: int, seconds: float) -> tuple[
         ("fuzzed events through the handler", figures["fuzz_handler_events"]),
         ("crashes on fuzzed input", figures["fuzz_crashes"]),
         ("hostile inputs refused", f"{figures['hostile_refused']} of {figures['hostile_tried']}"),
+        *(
+            (f"business code form: {form}", f"{passed} of {tried} codes")
+            for form, (tried, passed) in sorted(figures.get("code_forms", {}).items())
+        ),
+        (
+            "malformed results through the handler",
+            f"{figures.get('malformed_placed', 0)} of {figures.get('malformed_examples', 0)} in one place",
+        ),
+        (
+            "racing deliveries (MNS + sweep)",
+            f"{figures.get('race_runs', 0)} runs, {figures.get('race_double_placed', 0)} in 2 places",
+        ),
         ("secret scans / leaks", f"{figures['secret_scans']} / {figures['secret_leaks']}"),
         ("tests", f"{figures['tests_run']} ({figures['tests_passed']} passed) in {seconds:.0f}s"),
     ]

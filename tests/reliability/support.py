@@ -54,6 +54,14 @@ class Figures:
     hostile_refused: int = 0
     secret_scans: int = 0  # texts and documents scanned for secrets
     secret_leaks: int = 0
+    # issue 9: each form of a business code (form -> [rows tried, rows passed]), the malformed-result
+    # property (generated results through the handler, and how many ended in exactly one place), and
+    # the race of two deliveries (runs, and runs that left the task in a second place)
+    code_forms: dict[str, list[int]] = field(default_factory=dict)
+    malformed_examples: int = 0
+    malformed_placed: int = 0
+    race_runs: int = 0
+    race_double_placed: int = 0
     crash_samples: list[str] = field(default_factory=list)
     leak_samples: list[str] = field(default_factory=list)
     lost_samples: list[str] = field(default_factory=list)
@@ -62,6 +70,13 @@ class Figures:
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
+
+    def form(self, name: str, passed: bool) -> None:
+        """One row of a business-code form: tried, and whether it ended where the table says."""
+        with self._lock:
+            row = self.code_forms.setdefault(name, [0, 0])
+            row[0] += 1
+            row[1] += int(passed)
 
     def sample(self, name: str, text: str) -> None:
         with self._lock:

@@ -35,7 +35,22 @@ _LEADING = re.compile(
     re.IGNORECASE,
 )
 # `Code` values that say nothing about the cause: look at Message instead.
-GENERIC_CODES = frozenset({"", "none", "null", "200", "0", "-1", "error", "unknownerror"})
+# (200 is not one of them: it says "success", and a success's Message is not an error.)
+GENERIC_CODES = frozenset(
+    {
+        "",
+        "none",
+        "null",
+        "0",
+        "-1",
+        "error",
+        "unknown",
+        "unknownerror",
+        "internalerror",
+        "fail",
+        "failed",
+    }
+)
 
 
 def code_text(code: Any) -> str:

@@ -187,3 +187,30 @@ def test_without_a_known_business_code_throttling_then_the_status_decides(
 def test_internal_unexpected_is_retried() -> None:
     decision = decide(CollectorError(Source.INTERNAL, "Unexpected", "KeyError: 'x'"))
     assert decision.action is Action.RETRY and decision.rule == "internal:Unexpected"
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "number"),
+    [
+        (113, None, 113),
+        ("113", "", 113),
+        (113.0, "", 113),
+        (" system.error ", "", 102),
+        ("", "1130 is not a code", None),
+        ("", "113x", None),
+        ("", "[System.StringTooLong] text too long", 108),
+        ("", "System.AccountNotActivated: not yet", 110),
+        ("", "System.AccountNotActivatedOrInArrears", 113),
+        ("null", "104 missing TaskId", 104),
+        ("Forbidden", "113", None),
+        (200, "System.Error", None),  # a success code is not generic: Message is not read
+        (True, "113", 113),  # a boolean Code says nothing: Message decides
+        (109, "", None),
+        ("System.Unknown", "", None),
+        ({"Code": 113}, "", None),
+    ],
+)
+def test_business_code_extraction(code: Any, message: Any, number: int | None) -> None:
+    from collector.business_codes import business_code
+
+    assert business_code(code, message) == number

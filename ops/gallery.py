@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -217,7 +218,7 @@ td,th{border:1px solid #ccc;padding:.5em;vertical-align:top;text-align:left}
 td img{max-width:min(320px,100%);height:auto;display:block}
 a.thumb{display:inline-block;cursor:zoom-in}
 .fail{background:#fff0f0} .note{color:#666;font-size:.85em;max-width:320px}
-.key{font-family:ui-monospace,monospace;font-size:.95em;word-break:normal;overflow-wrap:normal}
+.key{font-family:ui-monospace,monospace;font-size:.95em} .key>span{white-space:nowrap}
 .request{font-weight:600}
 pre{white-space:pre-wrap;max-width:40em;font-size:.8em;overflow-x:auto}
 .lightbox{display:none}
@@ -233,7 +234,7 @@ pre{white-space:pre-wrap;max-width:40em;font-size:.8em;overflow-x:auto}
  td{border:0;border-top:1px solid #eee}
  td:first-child{border-top:0;font-weight:600}
  td::before{content:attr(data-label);display:block;color:#666;font-size:.8em}
- .note{max-width:none}
+ .note{max-width:none;overflow-x:auto}
 }
 """
 COLUMNS = ("#", "source", "translated", "inpainting", "code / message")
@@ -302,8 +303,14 @@ def _request_line(submission: dict[str, Any] | None) -> str | None:
 
 
 def _key_html(text: str) -> str:
-    """An object key or URL that may wrap after a `/` but never inside a name."""
-    return '<span class="key">' + html.escape(text).replace("/", "/<wbr>") + "</span>"
+    """An object key or URL that may wrap after a `/` but never inside a name: each part up to a
+    `/` is unbreakable (`nowrap`), with a break opportunity (`<wbr>`) between parts."""
+    parts = re.findall(r"[^/]*/|[^/]+", text) or [text]
+    return (
+        '<span class="key">'
+        + "<wbr>".join(f"<span>{html.escape(part)}</span>" for part in parts)
+        + "</span>"
+    )
 
 
 def _picture_html(index: int, picture: Picture) -> str:

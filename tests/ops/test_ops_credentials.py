@@ -106,7 +106,8 @@ def test_the_cli_current_profile_signs_alimt_and_oss_with_its_sts_token(
     page = tmp_path / "page.html"
     shown = run(cloud, home, "gallery", task_id, "--no-source-fetch", "--out", str(page))
     assert shown.returncode == 0, shown.stderr
-    assert page.read_text(encoding="utf-8").count('<a class="thumb"') == 4  # 2 x (final, inpainting)
+    thumbnails = page.read_text(encoding="utf-8").count('<a class="thumb"')
+    assert thumbnails == 4  # 2 images x (translated, inpainting)
     for output in (submitted, status, shown):
         assert STS_SECRET not in output.stdout + output.stderr
         assert STS_TOKEN not in output.stdout + output.stderr

@@ -15,8 +15,9 @@ function uses, so the alimt client and oss2 (StsAuth when there is a token) get 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +56,6 @@ class OperatorCredentials:
 
 def resolve_credentials(env: Mapping[str, str], profile: str | None = None) -> OperatorCredentials:
     """Raises ConfigError with what to do when nothing in the chain has credentials."""
-    _quiet_sdk_logging()
     if not profile:
         key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
         secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
@@ -64,15 +64,15 @@ def resolve_credentials(env: Mapping[str, str], profile: str | None = None) -> O
             return _found(FunctionCredentials(key_id, secret, token), _SOURCES["env"])
         profile = env.get(PROFILE_ENV) or None
     from alibabacloud_credentials.exceptions import CredentialException
+    from alibabacloud_credentials.provider import DefaultCredentialsProvider
 
     try:
-        if profile:
-            creds, provider = _named_profile(profile)
-        else:
-            from alibabacloud_credentials.provider import DefaultCredentialsProvider
-
-            found = DefaultCredentialsProvider().get_credentials()
-            creds, provider = found, found.get_provider_name()
+        with _sdk_logging_silenced():
+            if profile:
+                creds, provider = _named_profile(profile)
+            else:
+                found = DefaultCredentialsProvider().get_credentials()
+                creds, provider = found, found.get_provider_name()
     except CredentialException as missing:
         raise ConfigError(_explain_missing(profile, str(missing.message))) from None
     key_id, secret = creds.get_access_key_id(), creds.get_access_key_secret()
@@ -144,10 +144,15 @@ _BROKEN_CONFIG = (
 )
 
 
-def _quiet_sdk_logging() -> None:
-    """The credentials SDK logs every failed link of the chain with a traceback (logger
-    `credentials`): for the operator, a missing profile is not an error, the message above is."""
+@contextlib.contextmanager
+def _sdk_logging_silenced() -> Iterator[None]:
+    """The credentials SDK logs every failed link of the chain, with tracebacks, through its own
+    stderr handler (logger `credentials`): a missing profile is not an error for the operator, and
+    the message that counts is ours."""
     logger = logging.getLogger("credentials")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-    logger.propagate = False
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled

@@ -37,7 +37,7 @@ _NETWORK = (
             "Temporary failure in name resolution",
             "No address associated",
         ),
-        "host name not found (DNS)",
+        "DNS lookup failed",
     ),
     (("Connection refused", "Errno 111", "WinError 10061"), "connection refused"),
     (("timed out", "Timeout", "timeout"), "timed out"),
@@ -56,10 +56,18 @@ def endpoint_host(endpoint: str) -> str:
     return parts.netloc or endpoint
 
 
-def network_failure(detail: str) -> str:
-    """What went wrong on the wire, in a few words, from the SDK's text."""
+def network_failure(error: CollectorError) -> str:
+    """What went wrong on the wire, in a few words, from the SDK's text. The adapters shorten their
+    detail for the logs, so the exception they were raised from (`__context__`) is read too; it is
+    only searched here, never printed."""
+    texts = [error.detail]
+    cause = error.__context__
+    while cause is not None and len(texts) < 5:
+        texts.append(f"{type(cause).__name__}: {cause}")
+        cause = cause.__context__
+    text = " ".join(texts)
     for fragments, said in _NETWORK:
-        if any(fragment in detail for fragment in fragments):
+        if any(fragment in text for fragment in fragments):
             return said
     return "connection failed"
 
@@ -80,7 +88,7 @@ def _explain_oss(error: CollectorError, settings: OpsSettings) -> str:
     code = error.code
     if code == "ConnectionError":
         return (
-            f"cannot reach OSS at {host} ({network_failure(error.detail)}): check --oss-endpoint / "
+            f"cannot reach OSS at {host} ({network_failure(error)}): check --oss-endpoint / "
             "OSS_ENDPOINT (or --region) and your network"
         )
     if code in OSS_CREDENTIAL_CODES:
@@ -112,7 +120,7 @@ def _explain_alimt(error: CollectorError, settings: OpsSettings) -> str:
     code = error.code
     if code in ("ConnectionError", "Timeout"):
         return (
-            f"cannot reach alimt at {host} ({network_failure(error.detail)}): check "
+            f"cannot reach alimt at {host} ({network_failure(error)}): check "
             "--alimt-endpoint / ALIMT_ENDPOINT and your network"
         )
     if code in CREDENTIAL_CODES:

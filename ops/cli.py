@@ -1,8 +1,9 @@
 """`alimt-collector`: the operator's command line. See `alimt-collector <command> --help`.
 
 Exit status: 0 done; 1 the operation failed or found nothing (unknown task, refused batch, OSS
-error); 2 bad usage or configuration. Results go to stdout (`--json` for scripts); progress and
-warnings go to stderr."""
+error); 2 bad usage or configuration (no credentials, say); 130 interrupted. Results go to stdout
+(`--json` for scripts); progress and warnings go to stderr; failures are one line saying what to do
+(`ops.messages`)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ops.progress import NoProgress, Progress
 from ops.settings import OpsSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 DISTRIBUTION = "alimt-result-collector"
 
 ENV_HELP = """
@@ -194,6 +196,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except CollectorError as error:
         print(f"alimt-collector {args.command}: {explain(error, settings)}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"alimt-collector {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def package_version() -> str:
@@ -362,7 +367,10 @@ def cmd_gallery(settings: OpsSettings, args: argparse.Namespace) -> int:
         sources=source_map(_read_lines(args.sources)) if args.sources else None,
         fetch_sources=not args.no_source_fetch,
     )
-    submission = store.get_json(submission_key(settings.layout, args.task_id))
+    try:  # what was asked (languages, field): shown when `submit` recorded it
+        submission = store.get_json(submission_key(settings.layout, args.task_id))
+    except CollectorError:
+        submission = None  # e.g. no read access to the state prefix: the page does without it
     page = render_html(args.task_id, manifest, builder.rows(manifest), submission)
     out = Path(args.out or f"gallery-{args.task_id}.html")
     try:

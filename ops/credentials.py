@@ -85,13 +85,12 @@ def resolve_credentials(env: Mapping[str, str], profile: str | None = None) -> O
 
 def describe_provider(provider_name: str, profile: str | None = None) -> str:
     """`default/cli_profile/static_sts` -> `Alibaba Cloud CLI profile 'dev' (~/.aliyun/config.json)`."""
-    parts = [p for p in provider_name.split("/") if p != "default"]
-    label = _SOURCES.get(parts[0], provider_name) if parts else provider_name
-    if profile and parts and parts[0] in ("cli_profile", "profile"):
-        label = label.replace("profile (", f"profile {profile!r} (").replace(
-            "file (", f"file [{profile}] ("
-        )
-    return label
+    kind = next((part for part in provider_name.split("/") if part != "default"), provider_name)
+    if profile and kind == "cli_profile":
+        return f"Alibaba Cloud CLI profile {profile!r} (~/.aliyun/config.json)"
+    if profile and kind == "profile":
+        return f"credentials file [{profile}] (~/.alibabacloud/credentials.ini)"
+    return _SOURCES.get(kind, provider_name)
 
 
 def _found(keys: FunctionCredentials, source: str) -> OperatorCredentials:

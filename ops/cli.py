@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         name: str, help_text: str, epilog: str, *, alimt: bool = False, quiet: bool = False
     ) -> argparse.ArgumentParser:
         """`alimt`: the command calls the alimt API; `quiet`: it prints progress on stderr."""
-        return commands.add_parser(
+        sub = commands.add_parser(
             name,
             parents=[common, *([alimt_api] if alimt else []), *([progress] if quiet else [])],
             help=help_text,
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=epilog + ENV_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        # Every command used to take both: scripts passing them elsewhere keep working (unlisted).
+        if not alimt:
+            sub.add_argument("--alimt-endpoint", help=argparse.SUPPRESS)
+        if not quiet:
+            sub.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+        return sub
 
     submit = command(
         "submit",

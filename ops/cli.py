@@ -1,8 +1,9 @@
 """`alimt-collector`: the operator's command line. See `alimt-collector <command> --help`.
 
 Exit status: 0 done; 1 the operation failed or found nothing (unknown task, refused batch, OSS
-error); 2 bad usage or configuration. Results go to stdout (`--json` for scripts); progress and
-warnings go to stderr."""
+error); 2 bad usage or configuration (no credentials, say); 130 interrupted. Results go to stdout
+(`--json` for scripts); progress and warnings go to stderr; failures are one line saying what to do
+(`ops.messages`)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,23 @@ from typing import Any
 from collector.config import ConfigError
 from collector.errors import CollectorError
 from collector.models import task_id_problem
+from ops.messages import explain
 from ops.progress import NoProgress, Progress
 from ops.settings import OpsSettings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
+DISTRIBUTION = "alimt-result-collector"
 
 ENV_HELP = """
 environment (the function's variables; flags override them):
   OUTPUT_BUCKET, OUTPUT_PREFIX (translated/), STATE_PREFIX (collector/),
   OSS_ENDPOINT (default: the public https://oss-<region>.aliyuncs.com),
-  ALIMT_ENDPOINT (mt.cn-hangzhou.aliyuncs.com), ALIBABA_CLOUD_REGION_ID (cn-hangzhou),
-  ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN
+  ALIMT_ENDPOINT (submit, sweep; mt.cn-hangzhou.aliyuncs.com), ALIBABA_CLOUD_REGION_ID (cn-hangzhou)
+credentials (the Alibaba Cloud default chain, first found wins):
+  ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET (+ ALIBABA_CLOUD_SECURITY_TOKEN); the CLI profile in
+  ~/.aliyun/config.json (--profile or ALIBABA_CLOUD_PROFILE, else its current one);
+  ~/.alibabacloud/credentials.ini; the ECS instance's RAM role
 """
 
 
@@ -36,9 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     where = common.add_argument_group("where")
     where.add_argument("--bucket", help="output bucket (default: $OUTPUT_BUCKET)")
     where.add_argument("--oss-endpoint", help="OSS endpoint (default: $OSS_ENDPOINT or public)")
-    where.add_argument("--alimt-endpoint", help="alimt endpoint (default: $ALIMT_ENDPOINT)")
     where.add_argument("--region", help="region for the default OSS endpoint")
-    where.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    where.add_argument(
+        "--profile", help="CLI/credentials-file profile (default: $ALIBABA_CLOUD_PROFILE)"
+    )
+    # options only some commands use (argparse merges the "where" groups of the parents)
+    alimt_api = argparse.ArgumentParser(add_help=False)
+    alimt_api.add_argument_group("where").add_argument(
+        "--alimt-endpoint", help="alimt endpoint (default: $ALIMT_ENDPOINT)"
+    )
+    progress = argparse.ArgumentParser(add_help=False)
+    progress.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
     parser = argparse.ArgumentParser(
         prog="alimt-collector",
@@ -47,23 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=ENV_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help_text: str, epilog: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
+    def command(
+        name: str, help_text: str, epilog: str, *, alimt: bool = False, quiet: bool = False
+    ) -> argparse.ArgumentParser:
+        """`alimt`: the command calls the alimt API; `quiet`: it prints progress on stderr."""
+        sub = commands.add_parser(
             name,
-            parents=[common],
+            parents=[common, *([alimt_api] if alimt else []), *([progress] if quiet else [])],
             help=help_text,
             description=help_text,
             epilog=epilog + ENV_HELP,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        # Every command used to take both: scripts passing them elsewhere keep working (unlisted).
+        if not alimt:
+            sub.add_argument("--alimt-endpoint", help=argparse.SUPPRESS)
+        if not quiet:
+            sub.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+        return sub
 
     submit = command(
         "submit",
         "Start image batch translations (TranslateImageBatch) and register each TaskId as pending.",
         "example:\n  alimt-collector submit --from zh --to en --file urls.txt --custom-task-id shoes-0412\n"
         "prints one TaskId per line (20 images per batch at most; longer lists are split).\n",
+        alimt=True,
+        quiet=True,
     )
     submit.add_argument("urls", nargs="*", metavar="URL", help="image URLs")
     submit.add_argument("--file", "-f", help="file with one image URL per line ('-' for stdin)")
@@ -96,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Show one task's state, or a summary of all tasks (counts per state, oldest pending, "
         "dead letters by code).",
         "examples:\n  alimt-collector status\n  alimt-collector status 6F1C0F0A-... --json\n",
+        quiet=True,
     )
     status.add_argument("task_id", nargs="?", metavar="TASK_ID")
     status.add_argument("--output-prefix", help="where the task's results were copied")
@@ -106,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Move dead letters back to pending, so the next sweep collects them.",
         "examples:\n  alimt-collector redrive --code 110 --dry-run\n"
         "  alimt-collector redrive --all\n  alimt-collector redrive 6F1C0F0A-... --force\n",
+        quiet=True,
     )
     redrive.add_argument("task_id", nargs="?", metavar="TASK_ID", help="one task")
     redrive.add_argument("--all", action="store_true", help="every redrivable dead letter")
@@ -142,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         "Run the function's timer sweep now, from here (logs JSON lines like the function).",
         "example:\n  alimt-collector sweep --max-tasks 100\n",
+        alimt=True,
     )
     sweep.add_argument("--max-tasks", type=int, help="check at most this many due tasks")
     sweep.add_argument("--max-seconds", type=float, help="time budget (default $SWEEP_MAX_SECONDS)")
@@ -161,17 +191,34 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             env,
             bucket=args.bucket,
             oss_endpoint=args.oss_endpoint,
-            alimt_endpoint=args.alimt_endpoint,
+            alimt_endpoint=getattr(args, "alimt_endpoint", None),
             region=args.region,
+            profile=args.profile,
         )
-        handler = _COMMANDS[args.command]
-        return handler(settings, args)
-    except (ConfigError, UsageError) as problem:
+    except ConfigError as problem:
+        print(f"alimt-collector {args.command}: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](settings, args)
+    except UsageError as problem:
         print(f"alimt-collector {args.command}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except CollectorError as error:
-        print(f"alimt-collector {args.command}: {error.key}: {error.detail}", file=sys.stderr)
+        print(f"alimt-collector {args.command}: {explain(error, settings)}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"alimt-collector {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def package_version() -> str:
+    """The installed distribution's version (pyproject), e.g. `0.1.0`."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 class UsageError(ValueError):
@@ -179,7 +226,7 @@ class UsageError(ValueError):
 
 
 def _progress(args: argparse.Namespace) -> Any:
-    if args.quiet:
+    if getattr(args, "quiet", False):
         return lambda label: NoProgress()
     return lambda label: Progress(label)
 
@@ -243,7 +290,8 @@ def cmd_submit(settings: OpsSettings, args: argparse.Namespace) -> int:
             _print_json(
                 {"batches": [b.to_json() for b in refused.submitted], "error": str(refused)}
             )
-        print(f"alimt-collector submit: refused: {refused}", file=sys.stderr)
+        said = explain(refused.cause, settings) if refused.cause else f"refused: {refused}"
+        print(f"alimt-collector submit: {said}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         _print_json({"batches": [b.to_json() for b in batches]})
@@ -305,6 +353,7 @@ def cmd_gallery(settings: OpsSettings, args: argparse.Namespace) -> int:
     from collector.state import ManifestStore
     from ops.gallery import GalleryBuilder, render_html, source_map
     from ops.status import task_status
+    from ops.submit import submission_key
 
     _check_task_id(args.task_id)
     store = settings.object_store()
@@ -328,9 +377,16 @@ def cmd_gallery(settings: OpsSettings, args: argparse.Namespace) -> int:
         sources=source_map(_read_lines(args.sources)) if args.sources else None,
         fetch_sources=not args.no_source_fetch,
     )
-    page = render_html(args.task_id, manifest, builder.rows(manifest))
+    try:  # what was asked (languages, field): shown when `submit` recorded it
+        submission = store.get_json(submission_key(settings.layout, args.task_id))
+    except CollectorError:
+        submission = None  # e.g. no read access to the state prefix: the page does without it
+    page = render_html(args.task_id, manifest, builder.rows(manifest), submission)
     out = Path(args.out or f"gallery-{args.task_id}.html")
-    out.write_text(page, encoding="utf-8")
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror} (choose another --out)") from None
     print(out.resolve())
     return EXIT_OK
 

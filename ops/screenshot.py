@@ -3,7 +3,8 @@
 Renders the page with headless Chromium (not a project dependency: CI skips this check when no
 browser is installed), saves a screenshot, and checks that the thumbnails really rendered: a page
 whose images failed shows only text and borders, which are grey; rendered thumbnails are colourful.
-Exit status 0 if the images rendered, 1 if not, 2 if no browser was found."""
+`--width 390` looks at it as a phone would (default 1280). Exit status 0 if the images rendered,
+1 if not, 2 if no browser was found."""
 
 from __future__ import annotations
 
@@ -25,29 +26,53 @@ def find_browser() -> str | None:
     return None
 
 
-def screenshot(page: Path, out: Path, *, width: int = 1400, height: int = 900) -> Path:
+DESKTOP = (1280, 900)
+PHONE = (390, 844)  # CSS pixels of a common phone
+
+
+def screenshot(
+    page: Path, out: Path, *, width: int = DESKTOP[0], height: int = DESKTOP[1], fragment: str = ""
+) -> Path:
+    """`fragment` (e.g. `full-0-translated`) opens the page at that anchor: a lightbox."""
+    out.unlink(missing_ok=True)
+    _run_browser(
+        [f"--window-size={width},{height}", f"--screenshot={out.resolve()}"], page, fragment
+    )
+    if not out.exists():
+        raise RuntimeError("the browser wrote no screenshot")
+    return out
+
+
+def dump_dom(page: Path, *, width: int, height: int, fragment: str = "") -> str:
+    """The DOM after the page's scripts ran at that window size (for measuring layout)."""
+    return _run_browser(
+        [f"--window-size={width},{height}", "--virtual-time-budget=5000", "--dump-dom"],
+        page,
+        fragment,
+    )
+
+
+def _run_browser(options: list[str], page: Path, fragment: str) -> str:
     browser = find_browser()
     if browser is None:
         raise FileNotFoundError("no headless browser found (install chromium)")
-    out.unlink(missing_ok=True)
-    subprocess.run(
+    url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    done = subprocess.run(
         [
             browser,
             "--headless",
             "--no-sandbox",  # root in containers
             "--disable-gpu",
             "--hide-scrollbars",
-            f"--window-size={width},{height}",
-            f"--screenshot={out.resolve()}",
-            page.resolve().as_uri(),
+            *options,
+            url,
         ],
         check=True,
         capture_output=True,
+        text=True,
         timeout=60,
     )
-    if not out.exists():
-        raise RuntimeError("the browser wrote no screenshot")
-    return out
+    return done.stdout
 
 
 def coloured_fraction(png: Path) -> float:
@@ -65,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.screenshot", description=__doc__)
     parser.add_argument("page", type=Path, help="gallery HTML file")
     parser.add_argument("--out", type=Path, help="screenshot PNG (default: next to the page)")
+    parser.add_argument("--width", type=int, default=DESKTOP[0], help="CSS pixels (phone: 390)")
     args = parser.parse_args(argv)
     out = args.out or args.page.with_suffix(".png")
+    height = PHONE[1] if args.width <= PHONE[0] else DESKTOP[1]
     try:
-        screenshot(args.page, out)
+        screenshot(args.page, out, width=args.width, height=height)
     except FileNotFoundError as missing:
         print(f"skipped: {missing}", file=sys.stderr)
         return 2

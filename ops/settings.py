@@ -2,7 +2,8 @@
 
 The values go through `CollectorConfig.from_env`, so a bucket or prefix the function would refuse is
 refused here too, with the same message. Operators run outside the VPC, so the default OSS endpoint is
-the region's *public* one, not the internal one the function uses."""
+the region's *public* one, not the internal one the function uses. Credentials come from the official
+default chain (environment, CLI profile, credentials file, RAM role: see `ops.credentials`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 from collector.config import CollectorConfig, ConfigError
 from collector.credentials import FunctionCredentials
 from collector.layout import KeyLayout
-from collector.object_store import ObjectStore
+from collector.object_store import ObjectStore, oss_auth
+from ops.credentials import resolve_credentials
 
 DEFAULT_REGION = "cn-hangzhou"
 
@@ -24,6 +26,7 @@ class OpsSettings:
     config: CollectorConfig
     region: str
     credentials: FunctionCredentials
+    credentials_source: str = "environment variables"  # for messages: where the keys came from
 
     @classmethod
     def resolve(
@@ -34,6 +37,7 @@ class OpsSettings:
         oss_endpoint: str | None = None,
         alimt_endpoint: str | None = None,
         region: str | None = None,
+        profile: str | None = None,
     ) -> OpsSettings:
         merged = dict(env)
         for name, value in (
@@ -48,8 +52,8 @@ class OpsSettings:
         region = region or DEFAULT_REGION
         if not config.oss_endpoint:
             config = dataclasses.replace(config, oss_endpoint=public_oss_endpoint(region))
-        credentials = FunctionCredentials.resolve(None, merged)
-        return cls(config=config, region=region, credentials=credentials)
+        found = resolve_credentials(merged, profile)
+        return cls(config, region, found.keys, found.source)
 
     @property
     def layout(self) -> KeyLayout:
@@ -67,14 +71,8 @@ class OpsSettings:
         """A raw `oss2.Bucket` for reading image bytes (ObjectStore only reads JSON documents)."""
         import oss2
 
-        creds = self.credentials
-        auth: Any
-        if creds.security_token:
-            auth = oss2.StsAuth(creds.access_key_id, creds.access_key_secret, creds.security_token)
-        else:
-            auth = oss2.Auth(creds.access_key_id, creds.access_key_secret)
         return oss2.Bucket(
-            auth,
+            oss_auth(self.credentials),
             self.config.oss_endpoint,
             self.config.output_bucket,
             connect_timeout=self.config.api_timeout_seconds * 3,

@@ -2,10 +2,14 @@
 each TaskId in the pending registry, so the timer sweep collects it even if nobody publishes it.
 
 The API takes at most 20 image URLs per request: longer lists are split into several batches, each
-with its own TaskId. Business errors come back as HTTP 200 with a `Code`: that code is checked."""
+with its own TaskId. Business errors come back as HTTP 200 with a `Code`: that code is checked.
+
+Each accepted batch also gets a submission record, `<STATE_PREFIX>submissions/<TaskId>.json` (language
+pair, field, image count, when): the result API does not say what was asked, and the gallery shows it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -14,10 +18,11 @@ from typing import Any
 
 from collector.alimt_gateway import build_alimt_client, map_sdk_error, normalise_code
 from collector.config import prefix_problem
-from collector.errors import CollectorError, Source
+from collector.errors import CollectorError, ObjectAlreadyExists, Source
+from collector.layout import KeyLayout
 from collector.models import task_id_problem
 from collector.redaction import redact, strip_query
-from collector.state import PendingRecord, PendingRegistry
+from collector.state import PendingRecord, PendingRegistry, iso
 from ops.settings import OpsSettings
 
 MAX_IMAGES_PER_REQUEST = 20
@@ -27,11 +32,18 @@ FIELDS = ("general", "e-commerce")
 class SubmitError(Exception):
     """The service refused a batch (`code` is its business or gateway code)."""
 
-    def __init__(self, code: str, message: str, submitted: list[SubmittedBatch]) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        submitted: list[SubmittedBatch],
+        cause: CollectorError | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.submitted = submitted  # batches that were accepted before the failure
+        self.cause = cause  # the classified failure, for an operator's message
 
 
 @dataclass(frozen=True)
@@ -143,7 +155,8 @@ def submit(
 ) -> list[SubmittedBatch]:
     """Submit every batch; stop at the first refusal (SubmitError says what was already accepted)."""
     submitter = AlimtSubmitter(settings)
-    registry = PendingRegistry(settings.object_store(), settings.layout) if register else None
+    store = settings.object_store()
+    registry = PendingRegistry(store, settings.layout) if register else None
     batches = split_batches(request.image_urls)
     done: list[SubmittedBatch] = []
     for index, urls in enumerate(batches):
@@ -151,8 +164,14 @@ def submit(
         try:
             task_id, request_id = submitter.translate_batch(urls, request, custom_id)
         except CollectorError as error:
-            raise SubmitError(error.code, error.detail, done) from None
+            raise SubmitError(error.code, error.detail, done, error) from None
         registered, registration_error = False, None
+        record = submission_record(task_id, len(urls), request, request_id)
+        # The gallery's language pair and field. Losing it loses no result, and an OSS failure
+        # here shows in the pending record's write just below (same bucket, same identity); an
+        # existing record is a de-duplicated resubmit (same CustomTaskId): the first one stands.
+        with contextlib.suppress(ObjectAlreadyExists, CollectorError):
+            store.put_json(submission_key(settings.layout, task_id), record, forbid_overwrite=True)
         if registry is not None:
             try:
                 registered = registry.create(new_pending_record(task_id, request.output_prefix))
@@ -175,3 +194,25 @@ def new_pending_record(task_id: str, output_prefix: str | None) -> PendingRecord
         trigger="submit",
         last_status="submitted",
     )
+
+
+def submission_key(layout: KeyLayout, task_id: str) -> str:
+    return f"{layout.state_prefix}submissions/{task_id}.json"
+
+
+def submission_record(
+    task_id: str, image_count: int, request: SubmitRequest, request_id: str | None
+) -> dict[str, Any]:
+    """What was asked for this TaskId (README "OSS layout": submission record)."""
+    return {
+        "taskId": task_id,
+        "submittedAt": iso(time.time()),
+        "sourceLanguage": request.source_language,
+        "targetLanguage": request.target_language,
+        "field": request.field,
+        "imageCount": image_count,
+        "needEditorData": request.need_editor_data,
+        "customTaskId": request.custom_task_id,
+        "outputPrefix": request.output_prefix,
+        "apiRequestId": request_id,
+    }

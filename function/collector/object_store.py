@@ -26,6 +26,17 @@ class ListedObject:
     last_modified: int
 
 
+def oss_auth(credentials: FunctionCredentials) -> Any:
+    """oss2 signing for these keys: StsAuth when they carry a token (STS), else Auth."""
+    import oss2
+
+    if credentials.security_token:
+        return oss2.StsAuth(
+            credentials.access_key_id, credentials.access_key_secret, credentials.security_token
+        )
+    return oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
+
+
 class ObjectStore:
     def __init__(
         self,
@@ -38,18 +49,10 @@ class ObjectStore:
     ) -> None:
         import oss2
 
-        if credentials.security_token:
-            auth: Any = oss2.StsAuth(
-                credentials.access_key_id,
-                credentials.access_key_secret,
-                credentials.security_token,
-            )
-        else:
-            auth = oss2.Auth(credentials.access_key_id, credentials.access_key_secret)
         self._oss2 = oss2
         self.bucket_name = bucket_name
         self._bucket = oss2.Bucket(
-            auth,
+            oss_auth(credentials),
             endpoint,
             bucket_name,
             session=oss2.Session(pool_size=pool_size),

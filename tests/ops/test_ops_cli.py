@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from collector.config import ConfigError
+from ops.cli import build_parser
 from ops.settings import OpsSettings
 
 COMMAND = Path(sys.executable).with_name("alimt-collector")
@@ -59,3 +61,43 @@ def test_flags_override_the_environment() -> None:
 def test_flags_are_validated_like_the_function_config() -> None:
     with pytest.raises(ConfigError, match="OUTPUT_BUCKET='Bad_Bucket' is not a valid"):
         OpsSettings.resolve(CREDS, bucket="Bad_Bucket")
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    declared = re.search(r'(?m)^version = "([^"]+)"', pyproject)
+    assert declared is not None
+    done = subprocess.run([str(COMMAND), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"alimt-collector {declared.group(1)}"
+
+
+@pytest.mark.parametrize(
+    ("option", "takes_value", "commands"),
+    [
+        ("--alimt-endpoint", True, {"submit", "sweep"}),
+        ("--quiet", False, {"submit", "status", "redrive"}),
+        ("--profile", True, {"submit", "status", "redrive", "gallery", "sweep"}),
+        ("--bucket", True, {"submit", "status", "redrive", "gallery", "sweep"}),
+    ],
+)
+def test_options_are_listed_by_the_commands_that_use_them(
+    option: str, takes_value: bool, commands: set[str]
+) -> None:
+    parser = build_parser()
+    minimal = {
+        "submit": ["--from", "zh", "--to", "en"],
+        "status": [],
+        "redrive": [],
+        "gallery": ["TASK"],
+        "sweep": [],
+    }
+    for command, rest in minimal.items():
+        argv = [command, *rest, option, *(["x"] if takes_value else [])]
+        parser.parse_args(argv)  # accepted everywhere: scripts written for 0.1 keep working
+        assert (option in _help(command)) == (command in commands), command
+
+
+def _help(command: str) -> str:
+    done = subprocess.run([str(COMMAND), command, "--help"], capture_output=True, text=True)
+    return done.stdout

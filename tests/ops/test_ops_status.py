@@ -88,5 +88,4 @@ def test_missing_configuration_is_a_usage_error(capsys: pytest.CaptureFixture[st
     env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ak", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "sk"}
     assert main(["status"], env=env) == 2
     assert "OUTPUT_BUCKET is required" in capsys.readouterr().err
-    assert main(["status"], env={"OUTPUT_BUCKET": "my-bucket"}) == 2
-    assert "no credentials" in capsys.readouterr().err
+    # no credentials at all: tests/ops/test_ops_credentials.py (a subprocess with an empty HOME)

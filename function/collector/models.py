@@ -46,6 +46,7 @@ class TriggerKind(str, Enum):
 class TaskRequest:
     task_id: str
     output_prefix: str | None = None  # None: the configured OUTPUT_PREFIX
+    published_at: float | None = None  # MNS JSON PublishTime (epoch s): when the task was announced
 
 
 @dataclass(frozen=True)

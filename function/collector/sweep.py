@@ -31,6 +31,7 @@ from collector.fanout import (
     shard_qps,
 )
 from collector.models import SweepOptions, TaskOutcome, TaskRequest
+from collector.scheduling import sweep_order
 from collector.state import PendingRecord
 
 if TYPE_CHECKING:
@@ -76,9 +77,7 @@ class PendingSweeper:
         else:
             # More than one sweep can do: read every record, the oldest tasks go first.
             records = self._load(task_ids)
-            due = sorted((r for r in records if r.next_check <= now), key=lambda r: r.first_seen)
-            not_due_listed = len(records) - len(due)
-            items = due[: options.max_tasks] if options.max_tasks is not None else due
+            items, not_due_listed = sweep_order(records, now, options.max_tasks)
         self._log.info(
             "sweep_started",
             registered=len(task_ids),

@@ -62,7 +62,7 @@ class PendingSweeper:
         if options.shards is None:
             shards, dispatched = self._fan_out(len(task_ids), budget, options)
         if shards > 1:
-            task_ids = [t for t in task_ids if shard_of(t, shards) == shard]
+            task_ids = [t for t in task_ids if shard_of(t, shards, api_qps) == shard]
             # every shard takes its share of the quota, so the account-wide rate stays API_QPS
             self._collector.limiter = shared_limiter(shard_qps(api_qps, shard, shards))
         fits = len(task_ids) <= capacity(self._collector.limiter.qps, budget)

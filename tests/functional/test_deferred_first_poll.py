@@ -52,8 +52,9 @@ def test_an_old_delivery_or_a_direct_call_polls_at_once(collector: HandlerHarnes
     assert [r["outcome"] for r in call["results"]] == ["copied"]
 
 
-def test_deferral_is_off_by_default(collector: HandlerHarness) -> None:
+def test_zero_polls_every_delivery_at_once(collector: HandlerHarness) -> None:
     cloud = collector.cloud
+    collector.configure(FIRST_POLL_AFTER_SECONDS="0")
     task_id = cloud.alimt.create_task(cloud.add_images("src", 1))
     answer = collector.invoke(mns_event(task_id, int(time.time() * 1000)))
     assert [r["outcome"] for r in answer["results"]] == ["copied"]

@@ -92,7 +92,10 @@ def nominal_table() -> tuple[Table, dict[tuple[str, str], tuple[World, DayFigure
     table.notes.append(
         "policies: before = FIRST_POLL_AFTER_SECONDS=0 (each MNS delivery polls at once and waits "
         "up to WAIT_BUDGET_SECONDS=30); deferred = FIRST_POLL_AFTER_SECONDS=15 (the sweep makes "
-        "the first poll); 'deferred, 240 s' shows the knob tuned to the slow profile"
+        "the first poll); 'deferred, 240 s' shows the knob tuned to the slow profile. Before, the "
+        "deliveries waiting in process run in many instances at once, each pacing only its own "
+        "calls at API_QPS, so together they exceed the quota (no reservedConcurrency set) and "
+        "get throttled; deferred, only the sweep polls"
     )
     table.notes.append(
         "delay = task finished -> manifest written; waiting = sleeping in process between polls "

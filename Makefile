@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The alimt SDK transport ignores NO_PROXY; the local cloud lives on loopback, so no proxy applies.
 unexport HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 
-.PHONY: demo test lint fmt bench reliability clean venv
+.PHONY: demo test lint fmt bench bench-day reliability clean venv
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.day $(filter --quick,$(BENCH_ARGS))
+
+# The production day under the API quota (simulated, plus one real-time check against the
+# emulators): writes bench/RESULTS-day.md. BENCH_DAY_ARGS=--quick: only the seeded CI check.
+bench-day: $(STAMP)
+	$(BIN)/python -m bench.day $(BENCH_DAY_ARGS)
 
 # The reliability and security suite (tests/reliability): prints the figures, fails on any loss,
 # duplicate write, crash on fuzzed input or leaked secret.

@@ -102,7 +102,12 @@ def run_demo() -> int:
 
         # A short wait budget keeps the demo brisk (the template's default is 30 s).
         runner = cloud.runner(
-            time_scale=0.001, env={"WAIT_BUDGET_SECONDS": "2", "POLL_INTERVAL_SECONDS": "0.5"}
+            time_scale=0.001,
+            env={
+                "WAIT_BUDGET_SECONDS": "2",
+                "POLL_INTERVAL_SECONDS": "0.5",
+                "FIRST_POLL_AFTER_SECONDS": "0",  # the demo shows MNS deliveries collecting
+            },
         )
         with runner:
             heading("MNS topic message, JSON format (body: the bare TaskId)")

@@ -7,6 +7,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from collector.scheduling import pacer_interval
+
 
 @dataclass
 class Deadline:
@@ -54,7 +56,7 @@ class RateLimiter:
 
     def __init__(self, qps: float, *, margin_seconds: float = QUOTA_JITTER_MARGIN_SECONDS) -> None:
         self.qps = qps
-        self._interval = (1.0 + margin_seconds) / qps
+        self._interval = pacer_interval(qps, margin_seconds)
         self._next = time.monotonic()
         self._lock = threading.Lock()
 

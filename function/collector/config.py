@@ -33,6 +33,8 @@ class CollectorConfig:
     allow_insecure_sources: bool = False
     wait_budget_seconds: float = 30.0
     poll_interval_seconds: float = 3.0
+    # >0: a young MNS delivery leaves the first poll to the sweep (collector/scheduling.py)
+    first_poll_after_seconds: float = 0.0
     safety_margin_seconds: float = 15.0
     copy_concurrency: int = 8
     max_image_bytes: int = 50 * 1024 * 1024
@@ -64,6 +66,9 @@ class CollectorConfig:
             ),
             poll_interval_seconds=reader.number(
                 "POLL_INTERVAL_SECONDS", cls.poll_interval_seconds, 0.01, 600
+            ),
+            first_poll_after_seconds=reader.number(
+                "FIRST_POLL_AFTER_SECONDS", cls.first_poll_after_seconds, 0, 3000
             ),
             safety_margin_seconds=reader.number(
                 "SAFETY_MARGIN_SECONDS", cls.safety_margin_seconds, 0, 600

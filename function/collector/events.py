@@ -16,6 +16,7 @@ TaskIds keeps the good ones and reports the bad ones as `Rejection`s.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from collector.config import prefix_problem
@@ -221,6 +222,9 @@ class _Parser:
         if not isinstance(message, str):
             raise InvalidEvent(f"MNS message 'Message' must be a string, got {_describe(message)}")
         requests, rejections = self._body(message, "MNS message body")
+        published: Any = value.get("PublishTime")  # ms since the epoch: the task's announcement
+        if _whole(published) and published > 0:
+            requests = [replace(r, published_at=published / 1000.0) for r in requests]
         return self._event(TriggerKind.MNS_JSON, requests, rejections)
 
     def _mns_stream(self, value: dict[str, Any]) -> TriggerEvent:

@@ -36,10 +36,19 @@ class DispatchError(CollectorError):
         self.sent = sent
 
 
-def shard_of(task_id: str, shards: int) -> int:
-    """A stable shard for a TaskId: the same in every instance and every run (not `hash()`)."""
+def shard_of(task_id: str, shards: int, api_qps: float | None = None) -> int:
+    """A stable shard for a TaskId: the same in every instance and every run (not `hash()`).
+
+    With `api_qps`, each shard gets a part of the TaskIds in proportion to its whole share of the
+    quota (`shard_qps`: e.g. 2, 1, 1, 1 of 5 QPS): the hash picks one of floor(API_QPS) slots and
+    slot s belongs to shard s % shards. Every shard then drains its part of a backlog in the same
+    time, so the sweep as a whole stays oldest first; with equal shares this is hash % shards."""
     digest = hashlib.sha256(task_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % shards
+    value = int.from_bytes(digest[:8], "big")
+    whole = math.floor(api_qps) if api_qps else 0
+    if whole >= shards:
+        return (value % whole) % shards
+    return value % shards
 
 
 def capacity(qps: float, budget_seconds: float) -> int:

@@ -46,6 +46,9 @@ class TriggerKind(str, Enum):
 class TaskRequest:
     task_id: str
     output_prefix: str | None = None  # None: the configured OUTPUT_PREFIX
+    # MNS JSON PublishTime (epoch s): when the task was announced. About the delivery, not the
+    # task, so two requests for the same task compare equal whenever they were published.
+    published_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,13 @@ from collector.models import (
 from collector.object_store import ObjectStore
 from collector.redaction import redact
 from collector.retry import call_with_retry
+from collector.scheduling import (
+    deferred_first_check,
+    keep_waiting,
+    next_check_after,
+    next_poll_interval,
+    wait_budget,
+)
 from collector.state import (
     DeadLetter,
     DeadLetterStore,
@@ -43,14 +50,7 @@ from collector.state import (
 from collector.telemetry import EventLog
 
 T = TypeVar("T")
-MAX_POLL_INTERVAL = 10.0
-MAX_RECHECK_DELAY = 300.0  # well inside the 1-hour result retention
 STATE_RETRY_SECONDS = 10.0  # how long one state read/write in OSS is retried in process
-
-
-def recheck_delay(attempts: int) -> float:
-    """How long a pending task rests before the sweep asks again: 5 s, 10 s, 20 s ... 5 min."""
-    return min(5.0 * 2 ** max(0, attempts - 1), MAX_RECHECK_DELAY)
 
 
 def event_text(raw: Any) -> str:
@@ -224,6 +224,13 @@ class ResultCollector:
             if record is None:
                 record = self._durably(lambda: self._intake(request, trigger), "intake", task_id)
             prefix = prefix or record.output_prefix
+            if wait and deferred_first_check(request.published_at, self.clock(), self.config):
+                return self._done(  # a young MNS delivery: the sweep makes the first poll
+                    TaskOutcome(task_id, Outcome.PENDING, code=record.last_status),
+                    started,
+                    trigger,
+                    record,
+                )
             api_started = time.monotonic()
             result = self._poll(task_id, wait=wait, deadline=deadline)
             timings["apiSeconds"] = time.monotonic() - api_started
@@ -302,7 +309,8 @@ class ResultCollector:
             first_seen=self.clock(),
             output_prefix=request.output_prefix,
             trigger=trigger,
-            next_check=self.clock(),
+            next_check=deferred_first_check(request.published_at, self.clock(), self.config)
+            or self.clock(),
         )
         if not self.pending.create(record):
             return self.pending.get(request.task_id) or record
@@ -310,7 +318,7 @@ class ResultCollector:
 
     def _poll(self, task_id: str, *, wait: bool, deadline: Deadline) -> BatchResult:
         """Ask for the result; while waiting is allowed and the task runs, ask again with backoff."""
-        wait_until = deadline.sooner(self.config.wait_budget_seconds if wait else 0.0)
+        wait_until = deadline.sooner(wait_budget(self.config, wait))
         interval = self.config.poll_interval_seconds
         while True:
             result = call_with_retry(
@@ -325,11 +333,11 @@ class ResultCollector:
                 return result
             if result.status is TaskStatus.UNKNOWN:
                 self.log.warning("unknown_task_status", taskId=task_id, status=result.raw_status)
-            if wait_until.remaining() < interval:
+            if not keep_waiting(wait_until.remaining(), interval):
                 return result
             self.log.debug("task_not_finished", taskId=task_id, status=result.raw_status)
             time.sleep(interval)
-            interval = min(interval * 1.5, MAX_POLL_INTERVAL)
+            interval = next_poll_interval(interval)
 
     def _call_api(self, task_id: str, deadline: Deadline) -> BatchResult:
         if not self.limiter.acquire(deadline):
@@ -388,7 +396,7 @@ class ResultCollector:
         record.last_code = None
         record.last_error = None
         record.last_check = now
-        record.next_check = now + recheck_delay(record.attempts)
+        record.next_check = next_check_after(record.attempts, now)
         task_id = record.task_id
         # Checked before the save and after it: a delivery that copies the task in between removes
         # the record after writing its manifest, so one of the two checks sees that manifest.
@@ -430,7 +438,7 @@ class ResultCollector:
                     record.last_code = error.key
                     record.last_error = error.detail
                     record.last_check = now
-                    record.next_check = now + recheck_delay(record.attempts)
+                    record.next_check = next_check_after(record.attempts, now)
                     saved = record
                     self._durably(lambda: self.pending.save(saved), "save record", task_id)
                     if self._copied_meanwhile(task_id, prefix):

@@ -31,6 +31,7 @@ from collector.fanout import (
     shard_qps,
 )
 from collector.models import SweepOptions, TaskOutcome, TaskRequest
+from collector.scheduling import sweep_order
 from collector.state import PendingRecord
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class PendingSweeper:
         if options.shards is None:
             shards, dispatched = self._fan_out(len(task_ids), budget, options)
         if shards > 1:
-            task_ids = [t for t in task_ids if shard_of(t, shards) == shard]
+            task_ids = [t for t in task_ids if shard_of(t, shards, api_qps) == shard]
             # every shard takes its share of the quota, so the account-wide rate stays API_QPS
             self._collector.limiter = shared_limiter(shard_qps(api_qps, shard, shards))
         fits = len(task_ids) <= capacity(self._collector.limiter.qps, budget)
@@ -76,9 +77,7 @@ class PendingSweeper:
         else:
             # More than one sweep can do: read every record, the oldest tasks go first.
             records = self._load(task_ids)
-            due = sorted((r for r in records if r.next_check <= now), key=lambda r: r.first_seen)
-            not_due_listed = len(records) - len(due)
-            items = due[: options.max_tasks] if options.max_tasks is not None else due
+            items, not_due_listed = sweep_order(records, now, options.max_tasks)
         self._log.info(
             "sweep_started",
             registered=len(task_ids),

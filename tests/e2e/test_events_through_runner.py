@@ -20,6 +20,7 @@ FAST = {
     "POLL_INTERVAL_SECONDS": "0.1",
     "API_QPS": "100",
     "SAFETY_MARGIN_SECONDS": "2",
+    "FIRST_POLL_AFTER_SECONDS": "0",  # a delivery polls at once: the tasks are already finished
 }
 
 

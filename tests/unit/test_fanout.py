@@ -96,3 +96,18 @@ def test_shard_rates_are_whole_and_add_up_to_the_quota(qps: float, shards: int) 
 
 def test_no_more_shards_than_whole_calls_per_second() -> None:
     assert max_shards_for(5) == 5 and max_shards_for(2.5) == 2 and max_shards_for(0.5) == 1
+
+
+def test_shards_get_task_ids_in_proportion_to_their_share_of_the_quota() -> None:
+    ids = [f"task-{i}" for i in range(20_000)]
+    # 5 QPS over 4 shards: shares 2, 1, 1, 1, so shard 0 gets 40% of the ids and drains its part
+    # of a backlog as fast as the others drain theirs
+    counts = [0] * 4
+    for task_id in ids:
+        counts[shard_of(task_id, 4, 5.0)] += 1
+    shares = [shard_qps(5.0, shard, 4) for shard in range(4)]
+    for count, share in zip(counts, shares, strict=True):
+        assert abs(count / len(ids) - share / 5.0) < 0.02
+    # equal shares: the same split as the plain hash
+    assert all(shard_of(t, 4, 8.0) == shard_of(t, 4) for t in ids[:500])
+    assert all(shard_of(t, 6, 5.0) == shard_of(t, 6) for t in ids[:500])  # fewer whole calls

@@ -26,6 +26,7 @@ import argparse
 import compileall
 import hashlib
 import os
+import py_compile
 import re
 import shutil
 import subprocess
@@ -137,7 +138,7 @@ def precompile(target: Path) -> None:
         workers=0,
         stripdir=str(target),
         prependdir=DEPLOYED_ROOT,
-        invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
     )
     if not ok:
         raise PackagingError("some modules did not compile (see above)")

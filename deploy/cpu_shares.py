@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import stat
+import statistics
 import sys
 import tempfile
 import time
@@ -52,7 +53,7 @@ def measure(
     from local.runner import FunctionRunner
 
     group = cgroup_for(share)
-    with LocalCloud(scratch / f"cloud-{share:g}") as cloud:
+    with LocalCloud(Path(tempfile.mkdtemp(prefix=f"cloud-{share:g}-", dir=scratch))) as cloud:
 
         def task(count: int, size: int) -> str:
             urls = cloud.add_images(f"src/{share}/{count}/{time.monotonic_ns()}", count)
@@ -100,6 +101,7 @@ def main() -> int:
     parser.add_argument("--shares", default="0.35,0.5,1,2")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--image-mb", type=float, default=4.0)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--python", default=shutil.which("python3.12") or "python3.12")
     args = parser.parse_args()
     if not (ROOT / "build" / "function" / "index.py").is_file():
@@ -108,18 +110,23 @@ def main() -> int:
     if os.geteuid() != 0 or not CGROUP_CPU.is_dir():
         print("needs root and the cgroup v1 cpu controller at /sys/fs/cgroup/cpu", file=sys.stderr)
         return 1
+    print("initializer = its run in a new instance; first call = that instance's first invocation")
+    print("after it (FC times the two apart); no initializer = a new instance's first invocation")
+    print("without one, all in (process start, imports, the call); warm = the next call;")
     print(
-        "first call = a new instance's first invocation, all in (process start, import, initializer"
+        f"copy = one task of {args.images} x {args.image_mb:g} MB images, warm. Medians of {args.repeat}."
     )
-    print("when there is one, the call itself); warm = the next call; copy = one task of")
-    print(f"{args.images} images x {args.image_mb:g} MB through a warm instance.")
-    print("cpu   first call (initializer)   first call, no initializer   warm     copy MB/s")
+    print("cpu    initializer  first call  no initializer   warm call  copy MB/s")
     with tempfile.TemporaryDirectory(prefix="cpu-shares-") as scratch:
         for share in (float(s) for s in args.shares.split(",")):
-            row = measure(share, args.python, args.images, int(args.image_mb * 1e6), Path(scratch))
+            rows = [
+                measure(share, args.python, args.images, int(args.image_mb * 1e6), Path(scratch))
+                for _ in range(args.repeat)
+            ]
+            row = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
             print(
-                f"{row['cpu']:<5g} {row['first_s'] + row['init_s']:>6.2f} s ({row['init_s']:.2f} s)"
-                f"{row['no_init_s']:>20.2f} s {row['warm_s']:>15.2f} s {row['mb_per_s']:>9.1f}",
+                f"{share:<5g} {row['init_s']:>10.2f} s {row['first_s']:>9.2f} s "
+                f"{row['no_init_s']:>13.2f} s {row['warm_s']:>9.2f} s {row['mb_per_s']:>10.1f}",
                 flush=True,
             )
     return 0

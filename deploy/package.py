@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -132,14 +133,18 @@ def prune(target: Path) -> None:
 
 
 def precompile(target: Path) -> None:
-    ok = compileall.compile_dir(
-        str(target),
-        quiet=1,
-        workers=0,
-        stripdir=str(target),
-        prependdir=DEPLOYED_ROOT,
-        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-    )
+    # One process, in order: marshal's output depends on the interpreter's state, so parallel
+    # workers make some .pyc bytes differ from build to build (pycparser's, for one).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # third-party escape sequences, not ours
+        ok = compileall.compile_dir(
+            str(target),
+            quiet=1,
+            workers=1,
+            stripdir=str(target),
+            prependdir=DEPLOYED_ROOT,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
     if not ok:
         raise PackagingError("some modules did not compile (see above)")
 

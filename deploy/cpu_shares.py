@@ -46,6 +46,12 @@ def wrapper(group: Path, python: str, folder: Path) -> str:
     return str(script)
 
 
+def process_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of the instance process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     share: float, python: str, images: int, image_bytes: int, scratch: Path
 ) -> dict[str, float]:
@@ -76,7 +82,9 @@ def measure(
         with runner(initializer=True) as warm_instance:
             first = warm_instance.invoke({"taskId": small})
             second = warm_instance.invoke({"taskId": warm})
+            cpu_before = process_cpu_seconds(warm_instance.instance_pid)
             copy = warm_instance.invoke({"taskId": big})
+            cpu_used = process_cpu_seconds(warm_instance.instance_pid) - cpu_before
         with runner(initializer=False) as plain:
             uninitialised = plain.invoke({"taskId": bare})
         for result in (first, second, copy, uninitialised):
@@ -93,6 +101,7 @@ def measure(
         "copy_mb": written / 1e6,
         "copy_s": copy.duration_s,
         "mb_per_s": written / 1e6 / copy.duration_s,
+        "cpu_s_per_gb": cpu_used / (written / 1e9),
     }
 
 
@@ -116,7 +125,8 @@ def main() -> int:
     print(
         f"copy = one task of {args.images} x {args.image_mb:g} MB images, warm. Medians of {args.repeat}."
     )
-    print("cpu    initializer  first call  no initializer   warm call  copy MB/s")
+    print("CPU-s/GB = CPU time the instance spent per GB copied (caps MB/s at cpu / CPU-s/GB).")
+    print("cpu    initializer  first call  no initializer   warm call  copy MB/s  CPU-s/GB")
     with tempfile.TemporaryDirectory(prefix="cpu-shares-") as scratch:
         for share in (float(s) for s in args.shares.split(",")):
             rows = [
@@ -126,7 +136,8 @@ def main() -> int:
             row = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
             print(
                 f"{share:<5g} {row['init_s']:>10.2f} s {row['first_s']:>9.2f} s "
-                f"{row['no_init_s']:>13.2f} s {row['warm_s']:>9.2f} s {row['mb_per_s']:>10.1f}",
+                f"{row['no_init_s']:>13.2f} s {row['warm_s']:>9.2f} s {row['mb_per_s']:>10.1f} "
+                f"{row['cpu_s_per_gb']:>9.1f}",
                 flush=True,
             )
     return 0

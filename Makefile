@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The alimt SDK transport ignores NO_PROXY; the local cloud lives on loopback, so no proxy applies.
 unexport HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 
-.PHONY: demo test lint fmt bench bench-day reliability clean venv
+.PHONY: demo test lint fmt bench bench-day reliability clean venv package lock preview
 
 venv: $(STAMP)
 
@@ -16,6 +16,10 @@ $(STAMP): requirements-dev.txt function/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	# oss2 declares `crcmod` (an sdist that silently builds as pure Python without a compiler);
+	# crcmod-plus provides the same module with wheels: drop the former, keep the latter's files.
+	$(BIN)/python -m pip uninstall --quiet --yes crcmod
+	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall $$(grep -o '^crcmod-plus==[^ ]*' function/requirements.txt)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -48,5 +52,24 @@ bench-day: $(STAMP)
 reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report $(PYTEST_ARGS)
 
+# The code package FC runs: build/function/ and dist/alimt-result-collector.zip, built for
+# CPython 3.12 manylinux x86_64 from function/requirements.lock (deploy/package.py). Needs only a
+# CPython 3.12 with pip, on any OS.
+PACKAGE_PYTHON ?= python3.12
+package:
+	$(PACKAGE_PYTHON) deploy/package.py
+
+# Re-resolve function/requirements.lock (the deployed closure, hashed) after editing
+# function/requirements.txt. crcmod is left out: crcmod-plus provides its module.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --unsafe-package crcmod --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+	  --output-file function/requirements.lock function/requirements.txt
+
+# `s preview -t template.yml` with the real Serverless Devs CLI and a fake offline access:
+# parses the template and resolves every variable (.ci/preview).
+preview:
+	.ci/preview
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,5 +1,9 @@
 """Function Compute entry point: decode the event, build the collector, run it, encode the answer.
 
+`initialize` is the FC initializer (template.yml `instanceLifecycleConfig.initializer`): once per
+instance, before its first invocation, it validates the configuration and imports the SDKs, so the
+first invocation does not pay for them. Without an initializer the first invocation does the same.
+
 Returns a JSON string: one entry per TaskId with its outcome, and counts. Raises
 `RetryableInvocationError` only when a transient failure outlasted this invocation's budget; every
 task it names is already recorded in the pending registry.
@@ -23,16 +27,41 @@ except ConfigError as exc:
     CONFIG, CONFIG_ERROR = None, exc
 
 
-def handler(event: Any, context: Any) -> str:
-    started = time.monotonic()
+_WARMED = False
+
+
+def initialize(context: Any) -> None:
+    """FC initializer: fail the instance early on a bad configuration, then warm it up."""
+    _warm_up(_checked_config(), context)
+
+
+def _checked_config() -> CollectorConfig:
     if CONFIG is None:
         raise ConfigError(f"configuration error: {CONFIG_ERROR}")
+    return CONFIG
+
+
+def _warm_up(config: CollectorConfig, context: Any) -> None:
+    global _WARMED
+    if _WARMED:
+        return
+    from collector.telemetry import EventLog
+    from collector.wiring import request_id_of, warm_up
+
+    warm_up(EventLog(request_id_of(context), config.log_level))
+    _WARMED = True
+
+
+def handler(event: Any, context: Any) -> str:
+    started = time.monotonic()
+    config = _checked_config()
+    _warm_up(config, context)
     from collector.wiring import build_collector
 
-    collector = build_collector(CONFIG, context, started=started)
+    collector = build_collector(config, context, started=started)
     try:
         trigger = parse_trigger_event(
-            event, max_tasks=CONFIG.max_tasks_per_event, state_prefix=CONFIG.state_prefix
+            event, max_tasks=config.max_tasks_per_event, state_prefix=config.state_prefix
         )
     except InvalidEvent as problem:
         report = collector.reject_event(event, str(problem))

@@ -1,6 +1,8 @@
 """One FC-like function instance: a long-lived process that loads the handler once and serves calls.
 
-Started by `local.runner.FunctionRunner` as `python -m local.fc_worker --code-dir DIR --handler H`.
+Started by `local.runner.FunctionRunner` as `python -m local.fc_worker --code-dir DIR --handler H
+[--initializer I]` (or as `python -I -S local/fc_worker.py ...`, so only DIR and the standard
+library are importable: this module needs nothing else).
 The runner talks to it over the process's original stdin/stdout with length-prefixed JSON frames;
 fd 1 is then pointed at stderr so the handler's prints and logs cannot corrupt that channel and are
 captured as the invocation's logs instead (what FC shows as the function log).
@@ -8,9 +10,12 @@ captured as the invocation's logs instead (what FC shows as the function log).
 Frames (4-byte big-endian length, then UTF-8 JSON):
   worker -> runner  {"type": "ready", "pid": N,
                      "error": null | {"errorType", "errorMessage", "stackTrace"}}
+  runner -> worker  {"type": "initialize", "requestId", "context": {...}, "setEnv", "unsetEnv"}
+                    (once, before the first invoke, when the function has an initializer)
   runner -> worker  {"type": "invoke", "requestId", "event" (base64), "context": {...},
                      "setEnv": {...}, "unsetEnv": [...]}
   worker -> runner  {"type": "result", "requestId", "ok", "payload" (base64) | "error": {...}}
+                    (the answer to both)
 The worker exits when its stdin closes. Timeouts are enforced by the runner (SIGKILL), as FC does.
 """
 
@@ -169,8 +174,10 @@ def _load_handler(code_dir: str, handler: str) -> Any:
 def _isolate_sys_path(code_dir: str) -> None:
     """Like FC: the code package first, then the runtime's libraries; not the project checkout
     that was only on PYTHONPATH so this module could start."""
-    project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != project_root]
+    own_dir = os.path.dirname(os.path.abspath(__file__))
+    project_root = os.path.dirname(own_dir)
+    drop = {project_root, own_dir}  # own_dir: sys.path[0] when started as a script without -I
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") not in drop]
     sys.path.insert(0, code_dir)
 
 
@@ -185,18 +192,22 @@ def _encode_result(value: Any) -> bytes:
 
 
 def _serve_one(
-    message: dict[str, Any], handler: Any, request_filter: _RequestIdFilter
+    message: dict[str, Any], function: Any, request_filter: _RequestIdFilter
 ) -> dict[str, Any]:
+    """Run an invoke frame through the handler, or an initialize frame through the initializer
+    (FC calls it with the context only)."""
     request_id = message["requestId"]
     for name in message.get("unsetEnv", []):
         os.environ.pop(name, None)
     os.environ.update(message.get("setEnv", {}))
-    event = base64.b64decode(message["event"])
     context = FCContext(message["context"])
     request_filter.request_id = request_id
     print(START_MARKER + request_id, file=sys.stderr, flush=True)
     try:
-        value = handler(event, context)
+        if message.get("type") == "initialize":
+            value = function(context)
+        else:
+            value = function(base64.b64decode(message["event"]), context)
         reply: dict[str, Any] = {
             "type": "result",
             "requestId": request_id,
@@ -214,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--code-dir", required=True)
     parser.add_argument("--handler", required=True)
+    parser.add_argument("--initializer", help="FC initializer, e.g. index.initialize")
     args = parser.parse_args(argv)
 
     proto_in, proto_out = _take_protocol_channel()
@@ -221,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     _isolate_sys_path(args.code_dir)
     try:
         handler = _load_handler(args.code_dir, args.handler)  # the cold start
+        initializer = _load_handler(args.code_dir, args.initializer) if args.initializer else None
     except Exception as exc:
         ready = {"type": "ready", "pid": os.getpid(), "error": _report(exc)}
         write_frame(proto_out, ready)
@@ -229,9 +242,12 @@ def main(argv: list[str] | None = None) -> int:
 
     while True:
         message = read_frame(proto_in)
-        if message is None or message.get("type") != "invoke":
+        if message is None or message.get("type") not in ("invoke", "initialize"):
             return 0
-        write_frame(proto_out, _serve_one(message, handler, request_filter))
+        if message["type"] == "initialize" and initializer is None:
+            return 0
+        function = initializer if message["type"] == "initialize" else handler
+        write_frame(proto_out, _serve_one(message, function, request_filter))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@
 function can observe of FC: a warm instance process reused across calls (cold start once), the event
 as bytes, the context (request id, function meta, region, account, and STS credentials in the
 python3.10 style or as environment variables in the python3.12 style), a hard SIGKILL at the
-timeout, asynchronous retries with onSuccess/onFailure destinations, MNS topic trigger events in
-JSON and STREAM format with MNS's retry strategies, and timer trigger events. Waits between retries
+timeout, the instance initializer (`instanceLifecycleConfig.initializer`) once before an instance's
+first call, asynchronous retries with onSuccess/onFailure destinations, MNS topic trigger events in
+JSON and STREAM format delivered synchronously (MNS's notifyStrategy retries a failed call) or
+asynchronously (FC's async retries, then onFailure), and timer trigger events. `isolated=True` runs
+the instance as `python -I -S`: only the code directory and the standard library are importable, as
+for a built package. Waits between retries
 are compressed by `time_scale`. The runner prints nothing itself; `InvocationResult.logs` holds the
 function's log output of each call.
 """
@@ -25,9 +29,11 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -47,6 +53,11 @@ CREDENTIAL_ENV = (
     "ALIBABA_CLOUD_SECURITY_TOKEN",
 )
 RUNTIME_STYLES = ("python3.12", "python3.10", "both")
+# How an MNS topic trigger invokes the function. Alibaba's documents disagree (fc-facts.md), so the
+# function must be right either way: "sync" = MNS pushes and retries per notifyStrategy; "async" =
+# FC accepts the event and retries per asyncInvokeConfig, then sends it to onFailure.
+MNS_INVOCATION_MODES = ("sync", "async")
+WORKER_SCRIPT = Path(__file__).resolve().with_name("fc_worker.py")
 _CONTEXT_CREDENTIAL_STYLES = ("python3.10", "both")
 _ENV_CREDENTIAL_STYLES = ("python3.12", "both")
 
@@ -145,6 +156,8 @@ class FunctionSpec:
     triggers: tuple[TriggerSpec, ...] = ()
     async_config: AsyncInvokeSpec = field(default_factory=AsyncInvokeSpec)
     code_path: Path | None = None
+    initializer: str | None = None  # instanceLifecycleConfig.initializer.handler
+    initializer_timeout: int = 3
 
     @classmethod
     def from_template(
@@ -174,6 +187,7 @@ class FunctionSpec:
         destinations = async_props.get("destinationConfig") or {}
         code = props.get("code")
         code_src = code.get("src") if isinstance(code, dict) else code
+        initializer = (props.get("instanceLifecycleConfig") or {}).get("initializer") or {}
         return cls(
             name=str(props["functionName"]),
             handler=str(props.get("handler", "index.handler")),
@@ -205,6 +219,8 @@ class FunctionSpec:
                 on_failure=(destinations.get("onFailure") or {}).get("destination"),
             ),
             code_path=(base_dir or Path(".")) / code_src if isinstance(code_src, str) else None,
+            initializer=initializer.get("handler") or None,
+            initializer_timeout=int(initializer.get("timeout", 3)),
         )
 
     def trigger(self, name: str | None, trigger_type: str) -> TriggerSpec:
@@ -229,6 +245,7 @@ class InvocationResult:
     logs: str
     instance_pid: int | None = None
     cold_start: bool = False
+    init_duration_s: float | None = None  # the initializer's run, on a cold start that had one
 
 
 @dataclass
@@ -251,6 +268,8 @@ class MnsDelivery:
     consumed: bool  # an invocation succeeded, so MNS deletes the message
     waits_s: list[float]  # uncompressed intervals waited before each retry
     filtered: bool = False  # the trigger's filterTag did not match: never delivered
+    mode: str = "sync"  # MNS_INVOCATION_MODES
+    async_outcome: AsyncOutcome | None = None  # "async": FC's retries and destination
 
 
 # --- events ---------------------------------------------------------------------------------------
@@ -483,7 +502,11 @@ class FunctionRunner:
         destinations_dir: Path | None = None,
         log_sink: Callable[[str], None] | None = None,
         rng: random.Random | None = None,
+        isolated: bool = False,
+        mns_invocation: str = "sync",
     ) -> None:
+        if mns_invocation not in MNS_INVOCATION_MODES:
+            raise ValueError(f"mns_invocation must be one of {MNS_INVOCATION_MODES}")
         if runtime_style not in RUNTIME_STYLES:
             raise ValueError(
                 f"runtime_style must be one of {RUNTIME_STYLES}, not {runtime_style!r}"
@@ -492,6 +515,12 @@ class FunctionRunner:
         if resolved_code_dir is None:
             raise ValueError("code_dir is required when the spec has no code path")
         self.spec = spec
+        self._unpacked: tempfile.TemporaryDirectory[str] | None = None
+        if zipfile.is_zipfile(resolved_code_dir):  # a code package: FC unpacks it (to /code)
+            self._unpacked = tempfile.TemporaryDirectory(prefix="fc-code-")
+            with zipfile.ZipFile(resolved_code_dir) as package:
+                package.extractall(self._unpacked.name)
+            resolved_code_dir = Path(self._unpacked.name)
         self.code_dir = Path(resolved_code_dir).resolve()
         self.env_overrides = dict(env_overrides or {})
         self.runtime_style = runtime_style
@@ -501,6 +530,8 @@ class FunctionRunner:
         self.timeout_s = float(timeout_override or spec.timeout)
         self.python = python
         self.destinations_dir = destinations_dir
+        self.isolated = isolated
+        self.mns_invocation = mns_invocation
         self._credentials = credentials
         self._log_sink = log_sink
         self._rng = rng or random.Random()
@@ -520,6 +551,9 @@ class FunctionRunner:
             if self._instance is not None:
                 self._instance.close()
                 self._instance = None
+            if self._unpacked is not None:
+                self._unpacked.cleanup()
+                self._unpacked = None
 
     def reconfigure_trigger(self, trigger_type: str, **config: Any) -> None:
         """Change the triggerConfig of this function's `trigger_type` triggers for later deliveries,
@@ -560,8 +594,13 @@ class FunctionRunner:
         return env
 
     def _spawn(self) -> _Instance:
-        argv = [self.python, "-m", "local.fc_worker", "--code-dir", str(self.code_dir)]
-        argv += ["--handler", self.spec.handler]
+        if self.isolated:  # -I -S: no PYTHON* variables, no site-packages, no script directory
+            argv = [self.python, "-I", "-S", str(WORKER_SCRIPT)]
+        else:
+            argv = [self.python, "-m", "local.fc_worker"]
+        argv += ["--code-dir", str(self.code_dir), "--handler", self.spec.handler]
+        if self.spec.initializer:
+            argv += ["--initializer", self.spec.initializer]
         return _Instance(argv, self.code_dir, self._instance_env(), self._log_sink)
 
     def _discard_instance(self, kill: bool) -> None:
@@ -577,7 +616,8 @@ class FunctionRunner:
     def invoke(self, event: bytes | str | dict[str, Any]) -> InvocationResult:
         return self._invoke(_event_bytes(event))
 
-    def _invoke_frame(self, request_id: str, event: bytes) -> dict[str, Any]:
+    def _invoke_frame(self, request_id: str, event: bytes | None) -> dict[str, Any]:
+        """An invoke frame, or (event None) the initialize frame of a new instance."""
         context: dict[str, Any] = {
             "requestId": request_id,
             "region": self.region,
@@ -606,9 +646,9 @@ class FunctionRunner:
         if issued and self.runtime_style in _ENV_CREDENTIAL_STYLES:
             set_env.update(issued.as_env())
         return {
-            "type": "invoke",
+            "type": "invoke" if event is not None else "initialize",
             "requestId": request_id,
-            "event": base64.b64encode(event).decode(),
+            "event": base64.b64encode(event).decode() if event is not None else None,
             "context": context,
             "setEnv": set_env,
             "unsetEnv": [key for key in CREDENTIAL_ENV if key not in set_env],
@@ -627,6 +667,8 @@ class FunctionRunner:
                 instance.log_mark()
             )  # on a cold start, 0: import-time output is in this call's log
 
+            init_duration: float | None = None
+
             def failed(error: dict[str, Any], *, timed_out: bool = False) -> InvocationResult:
                 self._discard_instance(kill=True)  # the next call cold-starts a fresh instance
                 return InvocationResult(
@@ -639,13 +681,16 @@ class FunctionRunner:
                     logs=instance.logs_since(mark, wait_s=0.5),
                     instance_pid=instance.pid,
                     cold_start=cold_start,
+                    init_duration_s=init_duration,
                 )
 
-            def timeout_error() -> InvocationResult:
+            def timeout_error(
+                what: str = "Function", after_s: float = self.timeout_s
+            ) -> InvocationResult:
                 return failed(
                     {
                         "errorType": "FunctionTimeout",
-                        "errorMessage": f"Function timed out after {self.timeout_s:g} seconds",
+                        "errorMessage": f"{what} timed out after {after_s:g} seconds",
                         "stackTrace": [],
                     },
                     timed_out=True,
@@ -670,6 +715,23 @@ class FunctionRunner:
                     if ready.get("error"):
                         return failed(ready["error"])
                     instance.ready = ready
+                    if self.spec.initializer:
+                        # FC runs the initializer once per instance, with its own timeout, before
+                        # the first invocation; if it fails, so does the invocation, and the next
+                        # call starts a new instance.
+                        init_started = time.monotonic()
+                        if not instance.send(self._invoke_frame(request_id, None)):
+                            return exited_error()
+                        try:
+                            init = instance.next_frame(float(self.spec.initializer_timeout))
+                        except queue.Empty:
+                            return timeout_error("Initializer", self.spec.initializer_timeout)
+                        init_duration = time.monotonic() - init_started
+                        if init is None or init.get("requestId") != request_id:
+                            return exited_error()
+                        if not init["ok"]:
+                            return failed(init["error"])
+                        deadline = time.monotonic() + self.timeout_s
                 if not instance.send(self._invoke_frame(request_id, event)):
                     return exited_error()
                 reply = instance.next_frame(deadline - time.monotonic())
@@ -688,6 +750,7 @@ class FunctionRunner:
                 logs=logs,
                 instance_pid=instance.pid,
                 cold_start=cold_start,
+                init_duration_s=init_duration,
             )
 
     # -- asynchronous invocation --
@@ -770,9 +833,15 @@ class FunctionRunner:
         *,
         tag: str | None = None,
         max_retries: int | None = None,
+        mode: str | None = None,
     ) -> MnsDelivery:
-        """Publish to the trigger's topic: build the event in its notifyContentFormat, invoke, and
-        retry failures per its notifyStrategy (waits compressed by time_scale)."""
+        """Publish to the trigger's topic: build the event in its notifyContentFormat and invoke.
+        `mode` (default: the runner's `mns_invocation`) "sync": retry failures per notifyStrategy
+        (waits compressed by time_scale); "async": FC takes the event (MNS is done with it) and
+        retries per asyncInvokeConfig, then writes the onFailure record."""
+        mode = mode or self.mns_invocation
+        if mode not in MNS_INVOCATION_MODES:
+            raise ValueError(f"mode must be one of {MNS_INVOCATION_MODES}")
         spec = self.spec.trigger(trigger, "mns_topic")
         if spec.filter_tag and tag != spec.filter_tag:
             return MnsDelivery(event=b"", attempts=[], consumed=False, waits_s=[], filtered=True)
@@ -784,6 +853,11 @@ class FunctionRunner:
             topic_name=spec.topic_name or f"{spec.name}-topic",
             subscription_name=f"fc-{self.spec.name}-{spec.name}",
         )
+        if mode == "async":
+            outcome = self.invoke_async(event)
+            return MnsDelivery(
+                event, outcome.attempts, True, outcome.waits_s, mode=mode, async_outcome=outcome
+            )
         retry_waits = mns_retry_intervals(spec.notify_strategy, self._rng, max_retries)
         attempts: list[InvocationResult] = []
         waits: list[float] = []

@@ -162,7 +162,8 @@ def test_real_template_loads() -> None:
         "python3.12",
     )
     assert (spec.memory_size, spec.timeout, spec.instance_concurrency) == (512, 300, 1)
-    assert spec.code_path == REPO / "function"
+    assert spec.code_path == REPO / "dist/alimt-result-collector.zip"  # `make package`
+    assert (spec.initializer, spec.initializer_timeout) == ("index.initialize", 60)
     assert spec.environment["OUTPUT_BUCKET"] and "${" not in spec.environment["OUTPUT_BUCKET"]
     assert json.loads(spec.trigger("sweep", "timer").payload) == {"sweep": {"maxTasks": 500}}
     tasks = spec.trigger("tasks", "mns_topic")

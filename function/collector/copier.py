@@ -123,24 +123,25 @@ class ImageCopier:
         image = self._source.open(job.url, deadline)
         try:
             key = f"{prefix}{stem}.{image.extension}"
-            return self._put(key, image.chunks(), image.content_type.split(";", 1)[0].strip())
+            content_type = image.content_type.split(";", 1)[0].strip()
+            return self._put(key, image.chunks(), content_type, source_crc64=image.crc64)
         finally:
             image.close()
 
-    def _put(self, key: str, chunks: Any, content_type: str) -> tuple[StoredObject, bool]:
+    def _put(
+        self, key: str, chunks: Any, content_type: str, *, source_crc64: str | None = None
+    ) -> tuple[StoredObject, bool]:
+        # A CRC mismatch (stored bytes differ from the source's) is raised by put_stream after it
+        # deleted what it wrote, so the retry can write again.
         try:
-            return self._store.put_stream(key, chunks, content_type), True
+            stored = self._store.put_stream(key, chunks, content_type, source_crc64=source_crc64)
+            return stored, True
         except ObjectAlreadyExists:
             # A concurrent delivery wrote it (OSS writes are atomic, so it is whole): use theirs.
             found = self._store.head(key)
             if found is None:
                 raise CollectorError(Source.OSS, "HTTP5xx", f"{key} vanished after a 409") from None
             return self._complete(found), False
-        except CollectorError as error:
-            if error.key == "oss:CrcMismatch":
-                # OSS stored bytes that differ from what we sent: remove them so the retry can write.
-                self._store.delete(key)
-            raise
 
     def _existing(self, prefix: str) -> dict[str, StoredObject]:
         found: dict[str, StoredObject] = {}

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The alimt SDK transport ignores NO_PROXY; the local cloud lives on loopback, so no proxy applies.
 unexport HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 
-.PHONY: demo test lint fmt bench reliability clean venv
+.PHONY: demo test lint fmt bench bench-quick reliability clean venv
 
 venv: $(STAMP)
 
@@ -35,7 +35,11 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench --markdown bench/RESULTS.md $(BENCH_ARGS)
+
+# The CI guard (< 1 min): fails when a figure regresses > 25% from bench/baseline.json.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
 
 # The reliability and security suite (tests/reliability): prints the figures, fails on any loss,
 # duplicate write, crash on fuzzed input or leaked secret.

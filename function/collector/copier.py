@@ -14,6 +14,7 @@ from typing import Any
 from collector.budget import Backoff, Deadline
 from collector.error_policy import decide
 from collector.errors import CollectorError, ObjectAlreadyExists, Source
+from collector.heap import keep_copy_buffers
 from collector.image_source import ImageSource
 from collector.layout import KeyLayout
 from collector.models import ImageResult, StoredObject
@@ -91,6 +92,8 @@ class ImageCopier:
             except CollectorError as error:
                 return job, None, False, error
 
+        if jobs:
+            keep_copy_buffers()  # once per process: see collector/heap.py
         workers = max(1, min(self._concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy") as pool:
             for job, stored, wrote, error in pool.map(run, jobs):

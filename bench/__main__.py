@@ -18,6 +18,18 @@ from bench.model import MB, UNSHAPED, shaped
 from bench.report import Table, ratio, verdict
 
 MiB = 1 << 20
+PREAMBLE = """# Benchmark results
+
+Written by `make bench` (`python -m bench --markdown bench/RESULTS.md`); `make bench-quick` is the
+CI guard (`python -m bench --quick`: the collector/relay CPU ratios against bench/baseline.json).
+Every ratio compares two measurements taken in the same run, so the noise of a shared machine
+mostly cancels out; absolute MB/s and CPU-s are this machine's. The emulators (image host, OSS,
+alimt) run in the benchmark process; what is measured runs in a child process of its own (the
+real function in the FC-like worker, or a reference copier), so its CPU time (user + sys) and its
+peak RSS (VmHWM) are its own. The network model adds a time to first byte to every request and
+caps each connection's bandwidth.
+
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +107,15 @@ def main(argv: list[str] | None = None) -> int:
         + ", without "
         + verdict(headline.cpu_ratio(t.COLLECTOR_NO_SOURCE_CRC), 2.0, at_most=True),
     )
+    crc_cost = t.crc_cpu_per_gb()
     copy.notes.insert(
         1,
+        f"one CRC-64 pass (crcmod C extension) costs {crc_cost:.2f} CPU-s/GB on this machine "
+        f"= {crc_cost / headline.runs[t.RELAY].cpu_per_gb:.2f} x the relay's whole CPU/GB: "
+        "the floor of the copy without a source CRC is relay + that",
+    )
+    copy.notes.insert(
+        2,
         f"relay: 8 connections, chunked upload, no CRC, no checks; collector: COPY_CONCURRENCY="
         f"{t.COPY_CONNECTIONS}; naive 8-wide: a thread pool of {t.COPY_CONNECTIONS}, each image "
         "whole in memory; naive sequential: one at a time. CPU of the copier's process only: "
@@ -257,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench finished in {total:.0f} s", flush=True)
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as out:
+            out.write(PREAMBLE)
             out.write("\n".join(f"{line}  " for line in header) + "\n\n")
             out.write("\n\n".join(t.markdown() for t in tables) + "\n")
             out.write(f"\nbench finished in {total:.0f} s\n")

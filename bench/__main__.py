@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             call.warm_seconds,
             call.ratio,
             ratio(call.first_seconds, cold.floor_seconds + call.warm_seconds),
-            ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in call.phases.items()),
+            ", ".join(
+                [f"instance start {call.instance_start_seconds * 1000:.0f} ms"]
+                + [f"{k} {v * 1000:.0f} ms" for k, v in call.phases.items()]
+            ),
         )
     for call in first_calls:
         start.notes.append(
@@ -190,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     start.notes.append(
         f"import only: index.py {cold.index_seconds * 1000:.0f} ms, index + what the first "
         f"collect imports {cold.first_call_seconds * 1000:.0f} ms; first s includes starting "
-        "the instance's interpreter (the FC-like runner spawns it)"
+        "the instance (interpreter + FC-like worker); the first handler call = the SDK imports "
+        "(alimt/Tea with aiohttp, oss2 with its crypto modules) + a warm call"
     )
     show(start)
 

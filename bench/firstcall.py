@@ -61,9 +61,14 @@ def handler(event, context):
 @dataclass
 class FirstCallResult:
     initializer: bool  # whether the index had one and it was called
-    first_seconds: float  # end to end, process start included
+    first_seconds: float  # end to end, process start included (best of a few fresh instances)
     warm_seconds: float  # best of the warm calls
     phases: dict[str, float] = field(default_factory=dict)  # inside the first call
+
+    @property
+    def instance_start_seconds(self) -> float:
+        """Interpreter and FC-like worker start, frames: the part outside the shim's phases."""
+        return max(0.0, self.first_seconds - sum(self.phases.values()))
 
     @property
     def ratio(self) -> float:
@@ -90,7 +95,11 @@ def _collect(runner: Any, cloud: LocalCloud, label: str) -> tuple[float, dict[st
     return seconds, answer["phases"]
 
 
-def measure(model: NetworkModel, *, initializer: bool, warm_calls: int = 3) -> FirstCallResult:
+def measure(
+    model: NetworkModel, *, initializer: bool, first_runs: int = 3, warm_calls: int = 3
+) -> FirstCallResult:
+    """`first_runs` fresh instances (best kept: a first call is one sample, and the machine's
+    other tenants only ever add to it), then the best of `warm_calls` in the last one."""
     with local_cloud(model) as cloud, tempfile.TemporaryDirectory(prefix="bench-shim-") as shim:
         (Path(shim) / "index.py").write_text(_SHIM, encoding="utf-8")
         env = {
@@ -98,10 +107,17 @@ def measure(model: NetworkModel, *, initializer: bool, warm_calls: int = 3) -> F
             "BENCH_FUNCTION_DIR": str(FUNCTION_DIR),
             "BENCH_INITIALIZER": "1" if initializer else "0",
         }
-        runner = cloud.runner(env=env, code_dir=Path(shim))
-        try:
-            first, phases = _collect(runner, cloud, "first")
-            warm = min(_collect(runner, cloud, f"warm-{n}")[0] for n in range(warm_calls))
-        finally:
-            runner.close()
-    return FirstCallResult(initializer and "initialize" in phases, first, warm, phases)
+        best: tuple[float, dict[str, float]] | None = None
+        for n in range(first_runs):
+            runner = cloud.runner(env=env, code_dir=Path(shim))
+            try:
+                first = _collect(runner, cloud, f"first-{n}")
+                if best is None or first[0] < best[0]:
+                    best = first
+                if n == first_runs - 1:
+                    warm = min(_collect(runner, cloud, f"warm-{k}")[0] for k in range(warm_calls))
+            finally:
+                runner.close()
+    assert best is not None
+    first_seconds, phases = best
+    return FirstCallResult(initializer and "initialize" in phases, first_seconds, warm, phases)

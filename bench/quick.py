@@ -27,8 +27,9 @@ class QuickFigure:
 
 def copy_cpu_ratio() -> list[QuickFigure]:
     """Collector CPU-seconds per GB over the raw relay's, same run, 40 x 5 MB under the network
-    model; each copier twice, interleaved, least CPU kept (the other tenants of a shared CI box
-    only ever add CPU)."""
+    model; each copier three times, interleaved, least CPU kept (the other tenants of a shared CI
+    box only ever add CPU). On a 2-core box shared with other jobs the ratio still varies by about
+    +-20% run to run: the 25% tolerance is sized for that."""
     from bench import throughput as t
     from bench.model import MB, shaped
 
@@ -36,7 +37,7 @@ def copy_cpu_ratio() -> list[QuickFigure]:
         t.CopyCase(40, 5 * MB),
         shaped(),
         copiers=(t.RELAY, t.COLLECTOR_SOURCE_CRC, t.COLLECTOR_NO_SOURCE_CRC),
-        repeats=2,
+        repeats=3,
     )
     relay = result.runs[t.RELAY]
     return [

@@ -177,7 +177,7 @@ class OpenImage:
         """Up to CHUNK_BYTES of the body (b"" at its end), gathered from socket reads. read1 brings
         what one socket read has (~64 KiB), so a trickling body cannot hold us past the deadline,
         checked between reads; gathering them makes everything downstream (the SDK's layers, the
-        chunked upload's framing, a CRC update) run once per 256 KiB: about 4x less CPU per byte.
+        chunked upload's framing, a CRC update) run once per 256 KiB, not once per read.
         A slow body is passed on at least every GATHER_SECONDS, so the upload never sits idle."""
         pieces: list[bytes] = []
         size = 0

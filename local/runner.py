@@ -147,6 +147,7 @@ class FunctionSpec:
     handler: str
     runtime: str
     memory_size: int = 512
+    cpu: float | None = None  # vCPU; None: fc3's default for the memory size
     timeout: int = 3
     instance_concurrency: int = 1
     region: str = "cn-hangzhou"
@@ -193,6 +194,7 @@ class FunctionSpec:
             handler=str(props.get("handler", "index.handler")),
             runtime=str(props["runtime"]),
             memory_size=int(props.get("memorySize", 512)),
+            cpu=float(props["cpu"]) if props.get("cpu") is not None else None,
             timeout=int(props.get("timeout", 3)),
             instance_concurrency=int(props.get("instanceConcurrency", 1)),
             region=str(props.get("region", "cn-hangzhou")),

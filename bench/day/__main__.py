@@ -1,7 +1,7 @@
 """`python -m bench.day` (`make bench-day`): the production day under the quota.
 
-Prints the tables and writes them to bench/RESULTS-day.md (or --markdown FILE). --quick runs only
-the seeded CI check (simulated polls/task, fails on a >25% regression; --record stores the figure);
+Prints the tables and writes them to bench/RESULTS-day.md (or --markdown FILE). The seeded CI check
+of the simulated polls/task is one of `python -m bench --quick`'s checks (bench/quick.py);
 --no-validate skips the real-time run against the emulators (about two minutes)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.day import RECOMMENDED_ENV, quick
+from bench.day import RECOMMENDED_ENV
 from bench.day.sim import PROFILES, DayFigures, Scenario, World, simulate, sustainable_per_hour
 from bench.report import Table, verdict
 
@@ -247,18 +247,11 @@ def validation_table() -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.day", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="only the seeded CI check")
-    parser.add_argument("--record", action="store_true", help="with --quick: store the figure")
     parser.add_argument("--no-validate", action="store_true", help="skip the real-time run")
     parser.add_argument("--markdown", metavar="FILE", default=str(RESULTS_PATH))
     args = parser.parse_args(argv)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         os.environ.pop(name, None)
-    if args.quick:
-        check = quick(record=args.record)
-        print(check.line())
-        return 0 if check.ok else 1
-
     began = time.monotonic()
     header = (
         f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; python "

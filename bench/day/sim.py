@@ -16,7 +16,7 @@ modelled alimt, OSS and FC:
   minute with template.yml's payload;
 - FC: each invocation runs in an instance of its own (instanceConcurrency 1, idle instances reused,
   each with its own pacer, like `shared_limiter`), billed vCPU-s and GB-s for its whole duration,
-  waiting included (template.yml's memory; fc3 gives 512 MB 0.35 vCPU).
+  waiting included (template.yml's memory and cpu; without `cpu`, fc3 gives 512 MB 0.35 vCPU).
 """
 
 from __future__ import annotations
@@ -201,7 +201,9 @@ class World:
         self.sweep_options = spec["sweep"]
         self.timeout = float(spec["timeout"])
         self.memory_gb = spec["memory_mb"] / 1024
-        self.vcpu = CPU_BY_MEMORY_MB.get(spec["memory_mb"], spec["memory_mb"] / 1024 * 0.7)
+        self.vcpu = spec["cpu"] or CPU_BY_MEMORY_MB.get(
+            spec["memory_mb"], spec["memory_mb"] / 1024 * 0.7
+        )
         self.tasks: dict[str, SimTask] = {}
         self.registry: dict[str, PendingRecord] = {}
         self.manifests: set[str] = set()
@@ -513,6 +515,7 @@ def _template() -> dict[str, Any]:
         "sweep": event.sweep or SweepOptions(),
         "timeout": spec.timeout,
         "memory_mb": spec.memory_size,
+        "cpu": spec.cpu,
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from collector.budget import Backoff, Deadline
 from collector.error_policy import decide
 from collector.errors import CollectorError, ObjectAlreadyExists, Source
+from collector.heap import keep_copy_buffers
 from collector.image_source import ImageSource
 from collector.layout import KeyLayout
 from collector.models import ImageResult, StoredObject
@@ -98,6 +99,8 @@ class ImageCopier:
                     final_error.set()
                 return job, None, False, error
 
+        if jobs:
+            keep_copy_buffers()  # once per process: see collector/heap.py
         workers = max(1, min(self._concurrency, len(jobs)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="copy") as pool:
             for job, stored, wrote, error in pool.map(run, jobs):
@@ -130,24 +133,25 @@ class ImageCopier:
         image = self._source.open(job.url, deadline)
         try:
             key = f"{prefix}{stem}.{image.extension}"
-            return self._put(key, image.chunks(), image.content_type.split(";", 1)[0].strip())
+            content_type = image.content_type.split(";", 1)[0].strip()
+            return self._put(key, image.chunks(), content_type, source_crc64=image.crc64)
         finally:
             image.close()
 
-    def _put(self, key: str, chunks: Any, content_type: str) -> tuple[StoredObject, bool]:
+    def _put(
+        self, key: str, chunks: Any, content_type: str, *, source_crc64: str | None = None
+    ) -> tuple[StoredObject, bool]:
+        # A CRC mismatch (stored bytes differ from the source's) is raised by put_stream after it
+        # deleted what it wrote, so the retry can write again.
         try:
-            return self._store.put_stream(key, chunks, content_type), True
+            stored = self._store.put_stream(key, chunks, content_type, source_crc64=source_crc64)
+            return stored, True
         except ObjectAlreadyExists:
             # A concurrent delivery wrote it (OSS writes are atomic, so it is whole): use theirs.
             found = self._store.head(key)
             if found is None:
                 raise CollectorError(Source.OSS, "HTTP5xx", f"{key} vanished after a 409") from None
             return self._complete(found), False
-        except CollectorError as error:
-            if error.key == "oss:CrcMismatch":
-                # OSS stored bytes that differ from what we sent: remove them so the retry can write.
-                self._store.delete(key)
-            raise
 
     def _existing(self, prefix: str) -> dict[str, StoredObject]:
         found: dict[str, StoredObject] = {}

@@ -51,12 +51,19 @@ class ObjectStore:
 
         self._oss2 = oss2
         self.bucket_name = bucket_name
+        session = oss2.Session(pool_size=pool_size)
         self._bucket = oss2.Bucket(
+            oss_auth(credentials), endpoint, bucket_name, session=session, connect_timeout=timeout_seconds
+        )
+        # Streamed objects are verified by put_stream itself (one CRC pass at most, none when the
+        # source states it); oss2's own upload CRC would be a second pass over every byte.
+        self._stream_bucket = oss2.Bucket(
             oss_auth(credentials),
             endpoint,
             bucket_name,
-            session=oss2.Session(pool_size=pool_size),
+            session=session,
             connect_timeout=timeout_seconds,
+            enable_crc=False,
         )
 
     # --- small JSON documents (manifests, pending records, dead letters) ------------------------
@@ -96,23 +103,46 @@ class ObjectStore:
         return StoredObject(key, len(body), str(crc))
 
     # --- streamed result objects ---------------------------------------------------------------
-    def put_stream(self, key: str, chunks: Iterable[bytes], content_type: str) -> StoredObject:
-        """Stream `chunks` into `key` (chunked transfer; nothing is buffered whole). The CRC64 that OSS
-        reports is checked against the bytes sent by oss2 itself; the size is counted here."""
-        counter = _CountingChunks(chunks)
+    def put_stream(
+        self,
+        key: str,
+        chunks: Iterable[bytes],
+        content_type: str,
+        *,
+        source_crc64: str | None = None,
+    ) -> StoredObject:
+        """Stream `chunks` into `key` (chunked transfer; nothing is buffered whole), then check that
+        OSS stored exactly the source's bytes by their CRC-64, computed at most once per byte:
+        `source_crc64` (what the source says its bytes hash to, e.g. an OSS-hosted result's
+        x-oss-hash-crc64ecma) is compared with the CRC OSS reports for the stored object, so no
+        byte is hashed here; without it the CRC is computed once while streaming. On a mismatch
+        the stored object is deleted (so a create-once retry can write) and CrcMismatch raised."""
+        counter = _CountingChunks(chunks, with_crc=source_crc64 is None)
         headers = {"Content-Type": content_type, **FORBID_OVERWRITE}
         try:
-            result = self._bucket.put_object(key, counter, headers=headers)
+            result = self._stream_bucket.put_object(key, counter, headers=headers)
         except CollectorError:
             raise  # the source failed mid-stream: OSS stored nothing
         except Exception as exc:
             raise self._map(exc, "put", key) from None
-        if result.crc is None:  # nothing to compare with: ask OSS what it stored
-            stored = self.head(key)
-            if stored is None or stored.size != counter.size:
+        if result.crc is not None:
+            stored = StoredObject(key, counter.size, str(result.crc))
+        else:  # the answer carried no CRC: ask OSS what it stored
+            head = self.head(key)
+            if head is None or head.size != counter.size:
                 raise CollectorError(Source.OSS, "SizeMismatch", f"{key}: stored size differs")
-            return stored
-        return StoredObject(key, counter.size, str(result.crc))
+            stored = head
+        expected = str(int(source_crc64)) if source_crc64 is not None else counter.crc64
+        if stored.crc64 and stored.crc64 != expected:
+            self.delete(key)
+            if source_crc64 is not None:  # either leg may have corrupted it: the source's word
+                raise CollectorError(
+                    Source.IMAGE,
+                    "CrcMismatch",
+                    f"{key}: stored bytes differ from the source's CRC64",
+                )
+            raise CollectorError(Source.OSS, "CrcMismatch", f"{key}: CRC64 mismatch")
+        return stored
 
     def head(self, key: str) -> StoredObject | None:
         try:
@@ -182,13 +212,26 @@ class ObjectStore:
 
 
 class _CountingChunks:
-    """An iterable that counts what passes through it (oss2 sends iterables chunked)."""
+    """An iterable that counts (and, if asked, CRC-64s) what passes through it; oss2 sends
+    iterables chunked."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], *, with_crc: bool) -> None:
         self._chunks = chunks
+        self._crc: Any = None
+        if with_crc:
+            from oss2.utils import Crc64  # crcmod's C extension: the CRC-64/ECMA OSS reports
+
+            self._crc = Crc64(0)
         self.size = 0
 
+    @property
+    def crc64(self) -> str | None:
+        return str(self._crc.crc) if self._crc is not None else None
+
     def __iter__(self) -> Iterator[bytes]:
+        update = self._crc.update if self._crc is not None else None
         for chunk in self._chunks:
             self.size += len(chunk)
+            if update is not None:
+                update(chunk)
             yield chunk

@@ -131,6 +131,27 @@ def test_wrong_crc64_returned(h: Harness) -> None:
     check_single_writes(h, task_id)
 
 
+def test_wrong_crc64_returned_for_a_source_without_crc(h: Harness) -> None:
+    """The image host states no CRC64 (like a CDN): the collector hashes the bytes once on the way
+    and still catches OSS answering with another CRC64 (deleted, written again, right CRC)."""
+    task_id = h.make_task(images=1)
+    key = image_key(task_id)
+    h.cloud.oss.inject("put", "bad-crc", key=key, count=1)
+    h.cloud.images.send_crc64 = False
+    try:
+        invocation = h.invoke({"taskId": task_id})
+    finally:
+        h.cloud.images.send_crc64 = True
+    assert invocation.error is None, invocation.error
+    assert account(h, task_id, [invocation]) == COPIED
+    assert h.cloud.oss.put_count(h.cloud.bucket_name, key) == 2
+    check_single_writes(h, task_id)
+    manifest = h.json_object(f"translated/{task_id}/manifest.json")
+    assert manifest is not None
+    stored = manifest["images"][0]["final"]
+    assert stored["crc64"] == str(h.cloud.images.expected_crc64(f"{task_id}/0-final.png"))
+
+
 def test_wrong_crc64_on_the_manifest(h: Harness) -> None:
     task_id = h.make_task(images=1)
     h.cloud.oss.inject("put", "bad-crc", key=f"translated/{task_id}/manifest.json", count=1)

@@ -57,7 +57,13 @@ ZIP_TIME = (1980, 1, 2, 0, 0, 0)
 DROP_DIRS = {"__pycache__", "tests", "test", "SelfTest", "bin"}
 DROP_SUFFIXES = {".pyi", ".pyc", ".pyo"}
 DROP_NAMES = {"py.typed", "RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
-CRC_EXTENSION = re.compile(r"^_crcfunext\.(abi3|cpython-312-x86_64-linux-gnu)\.so$")
+TARGET_SO = r"\.(abi3|cpython-312-x86_64-linux-gnu)\.so$"
+# The two CRC-64 extensions: crcmod's (oss2's own checks of small documents) and fastcrc's (the
+# one pass over streamed copies). Neither may be missing or built for another platform.
+CRC_EXTENSIONS = {
+    "crcmod": re.compile(r"^_crcfunext" + TARGET_SO),
+    "fastcrc": re.compile(r"^fastcrc" + TARGET_SO),
+}
 
 
 class PackagingError(Exception):
@@ -149,18 +155,26 @@ def precompile(target: Path) -> None:
         raise PackagingError("some modules did not compile (see above)")
 
 
-def check_crc_extension(target: Path) -> Path:
-    found = [p for p in (target / "crcmod").glob("_crcfunext*") if CRC_EXTENSION.match(p.name)]
-    if not found:
-        raise PackagingError(
-            "crcmod's C extension for manylinux x86_64 is missing from the package: oss2 would "
-            "fall back to pure-Python CRC-64 (~20x slower)"
-        )
-    header = found[0].read_bytes()[:20]
-    # ELF, 64-bit, little-endian, e_machine 62 (x86-64): built for FC, not for this machine.
-    if header[:4] != b"\x7fELF" or header[4] != 2 or header[18:20] != (62).to_bytes(2, "little"):
-        raise PackagingError(f"{found[0].name} is not an x86-64 ELF library")
-    return found[0]
+def check_crc_extensions(target: Path) -> list[Path]:
+    extensions = []
+    for package, pattern in CRC_EXTENSIONS.items():
+        found = [p for p in (target / package).glob("*.so") if pattern.match(p.name)]
+        if not found:
+            raise PackagingError(
+                f"{package}'s C extension for manylinux x86_64 CPython 3.12 is missing from the "
+                "package (crcmod: oss2 would fall back to pure-Python CRC-64, ~20x slower; "
+                "fastcrc: streamed copies could not be checked)"
+            )
+        header = found[0].read_bytes()[:20]
+        # ELF, 64-bit, little-endian, e_machine 62 (x86-64): built for FC, not for this machine.
+        if (
+            header[:4] != b"\x7fELF"
+            or header[4] != 2
+            or header[18:20] != (62).to_bytes(2, "little")
+        ):
+            raise PackagingError(f"{found[0].name} is not an x86-64 ELF library")
+        extensions.append(found[0])
+    return extensions
 
 
 def write_zip(target: Path, archive: Path) -> tuple[int, int]:
@@ -198,13 +212,13 @@ def build(out_dir: Path, dist_dir: Path) -> Path:
     copy_source(out_dir)
     prune(out_dir)
     precompile(out_dir)
-    extension = check_crc_extension(out_dir)
+    extensions = check_crc_extensions(out_dir)
     archive = dist_dir / f"{NAME}.zip"
     size, count = write_zip(out_dir, archive)
     unpacked = sum(p.stat().st_size for p in out_dir.rglob("*") if p.is_file())
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     print(f"built from sdists (pure Python): {', '.join(built) or 'none'}")
-    print(f"CRC-64 C extension: {extension.relative_to(out_dir)}")
+    print(f"CRC-64 C extensions: {', '.join(str(e.relative_to(out_dir)) for e in extensions)}")
     print(
         f"{archive.relative_to(ROOT) if archive.is_relative_to(ROOT) else archive}: "
         f"{size / 1e6:.1f} MB zipped, {unpacked / 1e6:.1f} MB unpacked, {count} files, "

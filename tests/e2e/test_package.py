@@ -54,7 +54,11 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=600,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    assert "files" in build.stdout and "CRC-64 C extension: crcmod/_crcfunext" in build.stdout
+    assert (
+        "files" in build.stdout
+        and "CRC-64 C extensions: crcmod/_crcfunext" in build.stdout
+        and "fastcrc/fastcrc." in build.stdout
+    )
     return out / "dist" / "alimt-result-collector.zip"
 
 

@@ -57,11 +57,11 @@ reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability.report $(PYTEST_ARGS)
 
 # The code package FC runs: build/function/ and dist/alimt-result-collector.zip, built for
-# CPython 3.12 manylinux x86_64 from function/requirements.lock (deploy/package.py). Needs only a
+# CPython 3.12 manylinux x86_64 from function/requirements.lock (ops/package.py). Needs only a
 # CPython 3.12 with pip, on any OS.
 PACKAGE_PYTHON ?= python3.12
 package:
-	$(PACKAGE_PYTHON) deploy/package.py
+	$(PACKAGE_PYTHON) ops/package.py
 
 # Re-resolve function/requirements.lock (the deployed closure, hashed) after editing
 # function/requirements.txt. crcmod is left out: crcmod-plus provides its module.

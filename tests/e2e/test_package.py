@@ -1,4 +1,4 @@
-"""The deployed artifact, as FC runs it: `deploy/package.py` builds the zip, which is unpacked into
+"""The deployed artifact, as FC runs it: `ops/package.py` builds the zip, which is unpacked into
 an empty directory and run by CPython 3.12 with `-I -S` (only that directory and the standard
 library importable, nothing from the dev venv) against the local cloud, initializer first."""
 
@@ -43,7 +43,7 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = subprocess.run(
         [
             python312(),
-            str(REPO / "deploy/package.py"),
+            str(REPO / "ops/package.py"),
             "--out",
             str(out / "build"),
             "--dist",

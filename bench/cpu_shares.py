@@ -1,6 +1,6 @@
 """Measure the built package under FC-like CPU shares: first-invocation time and copy throughput.
 
-    python deploy/cpu_shares.py [--shares 0.35,0.5,1,2] [--images 8] [--image-mb 4]
+    python bench/cpu_shares.py [--shares 0.35,0.5,1,2] [--images 8] [--image-mb 4]
 
 Prints figures; it is not a test. Each share gets a cgroup (v1 `cpu` controller, CFS quota of
 share x 100 ms per 100 ms period) holding only the function's instance process: the local cloud's

@@ -1,4 +1,4 @@
-"""Build the code package Function Compute runs: `make package` (python deploy/package.py).
+"""Build the code package Function Compute runs: `make package` (python ops/package.py).
 
 Output (git-ignored): `build/function/` (the unpacked package) and `dist/alimt-result-collector.zip`.
 The package is `function/` (index.py and the collector package) plus the whole pinned closure of

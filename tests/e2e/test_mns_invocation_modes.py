@@ -18,6 +18,7 @@ FAST = {
     "POLL_INTERVAL_SECONDS": "0.1",
     "API_QPS": "100",
     "SAFETY_MARGIN_SECONDS": "1",
+    "FIRST_POLL_AFTER_SECONDS": "0",  # each delivery polls at once: the platform's retries are tested
 }
 MODES = ["sync", "async"]
 

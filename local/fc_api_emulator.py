@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from local import acs3
 from local.clock import Clock
@@ -130,13 +130,10 @@ class FcApiEmulator(Emulator):
     def handle(self, handler: FcApiRequestHandler) -> None:
         request_id = str(uuid.uuid4())
         info: dict[str, Any] = {"request_id": request_id}
-        try:
-            body = handler.read_body()
-        except ConnectionError:
-            handler.close_connection = True
+        request = handler.read_request()
+        if request is None:
             return
-        raw_path, _, raw_query = handler.path.partition("?")
-        query = parse_qsl(raw_query, keep_blank_values=True)
+        raw_path, query, body = request.path, request.query, request.body
         headers = acs3.header_lists(handler.headers.items())
         info["action"] = acs3.first(headers, "x-acs-action")
         try:

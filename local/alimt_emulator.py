@@ -49,8 +49,8 @@ from local.alimt_tasks import RESULT_RETENTION_SECONDS, ImageResult, Task, TaskO
 from local.clock import Clock
 from local.credentials import CredentialStore
 from local.httpserver import (
-    Emulator,
-    EmulatorRequestHandler,
+    ApiRequestHandler,
+    IncomingRequest,
     NetworkShape,
     RequestRecord,
     wait_for_interrupt,
@@ -84,15 +84,11 @@ class ImageHostLike(Protocol):
     ) -> str: ...
 
 
-class AlimtRequestHandler(EmulatorRequestHandler):
-    def do_POST(self) -> None:
-        self.emulator.handle(self)
-
-    def do_GET(self) -> None:  # v2 RPC style may use GET with everything in the query
-        self.emulator.handle(self)
+class AlimtRequestHandler(ApiRequestHandler):
+    """alimt requests, ACS3 (POST) or v2 RPC (GET or POST)."""
 
 
-class AlimtEmulator(Emulator):
+class AlimtEmulator(acs3.GatewayEmulator):
     """alimt image batch translation on loopback. See the module docstring."""
 
     name = "alimt"
@@ -107,16 +103,13 @@ class AlimtEmulator(Emulator):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(host=host, port=port)
-        self.credentials = credentials
+        super().__init__(credentials, clock, host=host, port=port)
         self.image_host = image_host
-        self.clock = clock or credentials.clock
         self.defaults = TaskOptions()
         self.network = NetworkShape()  # first-byte delay for benchmarks
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
         self._custom_ids: dict[str, tuple[str, float]] = {}
-        self._nonces = acs3.NonceWindow(self.clock)
         self._scripts = FaultScripts()
         self._qps_quota: float | None = None
         self._qps_retry_after_ms: int | None = None
@@ -149,15 +142,15 @@ class AlimtEmulator(Emulator):
         url_ttl_seconds: float = RESULT_RETENTION_SECONDS,
     ) -> str:
         """Create a task without an API call. `failing_images`: image index -> (code, message)."""
-        options = TaskOptions(
-            polls_until_finished=polls_until_finished,
-            seconds_until_finished=seconds_until_finished,
-            need_editor_data=need_editor_data,
-            image_size=image_size,
-            fmt=fmt,
-            url_ttl_seconds=url_ttl_seconds,
-            failing_images=dict(failing_images or {}),
-            fail_task=fail_task,
+        options = TaskOptions(  # the fields in their declared order
+            polls_until_finished,
+            seconds_until_finished,
+            need_editor_data,
+            image_size,
+            fmt,
+            url_ttl_seconds,
+            dict(failing_images or {}),
+            fail_task,
         )
         return self._new_task(list(dict.fromkeys(image_urls)), options, task_id=task_id).task_id
 
@@ -271,7 +264,7 @@ class AlimtEmulator(Emulator):
             if v2:
                 self._authenticate_v2(handler.command, query, form)
             else:
-                self._authenticate_acs3(handler, request.path, query, request.body)
+                self._authenticate_acs3(handler, request)
         except acs3.GatewayError as err:
             info["outcome"] = err.code
             reply = gateway_error(err.status, err.code, err.message, request_id)
@@ -316,19 +309,9 @@ class AlimtEmulator(Emulator):
         self.record(RequestRecord(handler.command, "/", status, headers, info))
 
     # ---- authentication ------------------------------------------------------------------------
-    def _authenticate_acs3(
-        self, handler: AlimtRequestHandler, path: str, query: list[tuple[str, str]], body: bytes
-    ) -> None:
+    def _authenticate_acs3(self, handler: AlimtRequestHandler, request: IncomingRequest) -> None:
         headers = acs3.header_lists(handler.headers.items())
-        access_key_id = acs3.verify(
-            self.credentials,
-            method=handler.command,
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-        )
-        self._nonces.check(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
+        acs3.authenticate(self.credentials, self._nonces, handler.command, request, headers)
 
     def _authenticate_v2(
         self, method: str, query: list[tuple[str, str]], form: list[tuple[str, str]]

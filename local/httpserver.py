@@ -143,6 +143,17 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class ApiRequestHandler(EmulatorRequestHandler):
+    """For the JSON APIs: every POST (or GET: the v2 RPC style may put everything in the query)
+    goes to `emulator.handle(handler)`."""
+
+    def do_POST(self) -> None:
+        self.emulator.handle(self)
+
+    def do_GET(self) -> None:
+        self.emulator.handle(self)
+
+
 class Emulator:
     """A loopback server on an ephemeral port, usable as a context manager or started from the CLI."""
 

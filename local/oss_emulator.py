@@ -13,7 +13,6 @@ glob via `inject()`; see `FAULT_KINDS`.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import logging
 import secrets
 import threading
@@ -24,7 +23,7 @@ from local.clock import Clock
 from local.credentials import CredentialStore
 from local.httpserver import Emulator, NetworkShape, wait_for_interrupt
 from local.oss_auth import SignatureCheck
-from local.oss_faults import FAULT_KINDS, OPS, Fault, fault_applies, parse_fault
+from local.oss_faults import FAULT_KINDS, OPS, Fault, FaultBook, parse_fault
 from local.oss_handler_base import OssHandlerBase, log
 from local.oss_multipart import MultipartOperations
 from local.oss_objects import ObjectOperations
@@ -66,21 +65,6 @@ __all__ = [
 # ---- request handler ---------------------------------------------------------------------------
 class OssRequestHandler(SignatureCheck, ObjectOperations, MultipartOperations, OssHandlerBase):
     """One OSS request: classify, take a scripted fault, authenticate, dispatch to an operation."""
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        self._serve()
-
-    def do_PUT(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        self._serve()
 
     # ---- top level ------------------------------------------------------------------------
     def _serve(self) -> None:
@@ -129,6 +113,9 @@ class OssRequestHandler(SignatureCheck, ObjectOperations, MultipartOperations, O
                 self._send_error(OssError(500, "InternalError", f"emulator error: {exc}"))
         finally:
             self._record_once()
+
+    # One entry point for every method: `_classify` tells the operations apart.
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _serve
 
     def _classify(self) -> str:
         method, query = self.command, self._query
@@ -196,14 +183,13 @@ class OssEmulator(BucketStorage, Emulator):
         port: int = 0,
     ) -> None:
         super().__init__(host, port)
-        self.credentials = credentials
         self.root_dir = Path(root_dir)
+        self.credentials = credentials
         self.clock = clock or credentials.clock
         self.shape = NetworkShape()
         self._lock = threading.RLock()
         self._objects: dict[str, dict[str, ObjectMeta]] = {}
-        self._faults: list[Fault] = []
-        self._faults_lock = threading.Lock()
+        self._faults = FaultBook()
         self._put_counts: dict[tuple[str, str], int] = {}
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self._load()
@@ -217,12 +203,10 @@ class OssEmulator(BucketStorage, Emulator):
         """Make the next `count` requests of `op` on keys matching `key` (fnmatch; for "list" the
         prefix is matched) fail with `fault` (see FAULT_KINDS). `count=None` means forever."""
         parsed = parse_fault(op, fault, key, count)
-        with self._faults_lock:
-            self._faults.append(parsed)
+        self._faults.add(parsed)
 
     def clear_faults(self) -> None:
-        with self._faults_lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def put_count(self, bucket: str, key: str) -> int:
         """Successful writes of `key` (put, copy and complete)."""
@@ -252,18 +236,7 @@ class OssEmulator(BucketStorage, Emulator):
 
     # ---- faults ---------------------------------------------------------------------------------
     def _take_fault(self, op: str, key: str) -> Fault | None:
-        with self._faults_lock:
-            for fault in self._faults:
-                if fault.op not in ("*", op) or not fnmatch.fnmatchcase(key, fault.key_glob):
-                    continue
-                if not fault_applies(fault.kind, op):
-                    continue
-                if fault.remaining is not None:
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                return fault
-        return None
+        return self._faults.take(op, key)
 
 
 def main(argv: list[str] | None = None) -> None:

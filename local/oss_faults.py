@@ -3,6 +3,8 @@ fault spec (`FAULT_KINDS`) parses, and which faults an operation can consume."""
 
 from __future__ import annotations
 
+import fnmatch
+import threading
 from dataclasses import dataclass
 
 OPS = frozenset(
@@ -58,3 +60,34 @@ def fault_applies(kind: str, op: str) -> bool:
     if kind == "reset-mid-body":
         return op in ("put", "upload_part", "complete", "get")
     return True
+
+
+class FaultBook:
+    """The injected faults, in the order given; each request takes the first that targets it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, op: str, key: str) -> Fault | None:
+        """The first fault for `op` on `key` (consumed once, or kept while it runs forever)."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.op not in ("*", op) or not fnmatch.fnmatchcase(key, fault.key_glob):
+                    continue
+                if not fault_applies(fault.kind, op):
+                    continue
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None

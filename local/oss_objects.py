@@ -1,19 +1,15 @@
-"""OSS object operations: put, get (Range), head, delete, copy, and the bucket listing (V1 and V2,
-delimiter, markers and continuation tokens, url encoding)."""
+"""OSS object operations: put, get (Range), head, delete, copy, and the bucket listing request
+(its query and XML live in local.oss_listing)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import re
 import shutil
-from collections.abc import Iterator
 from typing import BinaryIO
-from urllib.parse import quote, unquote
-from xml.sax.saxutils import escape as xml_escape
+from urllib.parse import unquote
 
 from local.oss_handler_base import OssHandlerBase
+from local.oss_listing import ListQuery, first_page, list_xml
 from local.oss_protocol import ObjectMeta, OssError, iso8601
 
 
@@ -138,114 +134,7 @@ class ObjectOperations(OssHandlerBase):
 
     # ---- listing ------------------------------------------------------------------------------
     def _list_objects(self) -> None:
-        emu = self.emulator
-        query = self._query
-        v2 = query.get("list-type") == "2"
-        prefix = query.get("prefix", "")
-        delimiter = query.get("delimiter", "")
-        encoding = query.get("encoding-type", "")
-        if encoding not in ("", "url"):
-            raise OssError(400, "InvalidArgument", "The encoding-type parameter is invalid.")
-        url_encode = encoding == "url"
-        try:
-            max_keys = int(query.get("max-keys") or 100)
-        except ValueError:
-            max_keys = -1
-        if not 0 <= max_keys <= 1000:
-            raise OssError(
-                400, "InvalidArgument", "Argument max-keys must be an integer between 0 and 1000."
-            )
-        token = query.get("continuation-token", "")
-        if v2 and token:
-            try:
-                after = base64.urlsafe_b64decode(token.encode()).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                raise OssError(
-                    400, "InvalidArgument", "The continuation token is invalid."
-                ) from None
-        elif v2:
-            after = query.get("start-after", "")
-        else:
-            after = query.get("marker", "")
-
-        metas = emu._sorted_objects(self._bucket)
-        entries = self._list_entries(metas, prefix, delimiter, after)
-        page: list[tuple[str, ObjectMeta | None]] = []
-        truncated = False
-        for entry in entries:
-            if len(page) == max_keys:
-                truncated = True
-                break
-            page.append(entry)
-
-        def enc(text: str) -> str:
-            return quote(text, safe="") if url_encode else xml_escape(text)
-
-        out = [f"<ListBucketResult><Name>{xml_escape(self._bucket)}</Name>"]
-        out.append(f"<Prefix>{enc(prefix)}</Prefix>")
-        if v2:
-            if "start-after" in query:
-                out.append(f"<StartAfter>{enc(query['start-after'])}</StartAfter>")
-            if token:
-                out.append(f"<ContinuationToken>{enc(token)}</ContinuationToken>")
-        else:
-            out.append(f"<Marker>{enc(after)}</Marker>")
-        out.append(f"<MaxKeys>{max_keys}</MaxKeys><Delimiter>{enc(delimiter)}</Delimiter>")
-        if url_encode:
-            out.append("<EncodingType>url</EncodingType>")
-        out.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
-        if truncated and page:
-            last = page[-1][0]
-            if v2:
-                next_token = base64.urlsafe_b64encode(last.encode("utf-8")).decode()
-                out.append(f"<NextContinuationToken>{enc(next_token)}</NextContinuationToken>")
-            else:
-                out.append(f"<NextMarker>{enc(last)}</NextMarker>")
-        if v2:
-            out.append(f"<KeyCount>{len(page)}</KeyCount>")
-        owner = query.get("fetch-owner") == "true" or not v2
-        for name, meta in page:
-            if meta is None:
-                continue
-            out.append(
-                f"<Contents><Key>{enc(name)}</Key>"
-                f"<LastModified>{iso8601(meta.last_modified)}</LastModified>"
-                f'<ETag>"{meta.etag}"</ETag><Type>{meta.object_type}</Type>'
-                f"<Size>{meta.size}</Size><StorageClass>Standard</StorageClass>"
-                + (
-                    "<Owner><ID>local-owner</ID><DisplayName>local-owner</DisplayName></Owner>"
-                    if owner
-                    else ""
-                )
-                + "</Contents>"
-            )
-        for name, meta in page:
-            if meta is None:
-                out.append(f"<CommonPrefixes><Prefix>{enc(name)}</Prefix></CommonPrefixes>")
-        out.append("</ListBucketResult>")
+        query = ListQuery.parse(self._query)
+        page, truncated = first_page(self.emulator._sorted_objects(self._bucket), query)
         self._info["returned"] = len(page)
-        self._send_xml(200, "".join(out))
-
-    @staticmethod
-    def _list_entries(
-        metas: list[ObjectMeta], prefix: str, delimiter: str, after: str
-    ) -> Iterator[tuple[str, ObjectMeta | None]]:
-        """Keys (with meta) and common prefixes (meta None) strictly after `after`, in order.
-        A common prefix equal to `after` was the last entry of the previous page: skip it."""
-        keys = [m.key for m in metas]
-        start = bisect.bisect_left(keys, prefix)
-        if after:
-            start = max(start, bisect.bisect_right(keys, after))
-        last_prefix = after
-        for meta in metas[start:]:
-            if not meta.key.startswith(prefix):
-                break
-            if delimiter:
-                pos = meta.key.find(delimiter, len(prefix))
-                if pos >= 0:
-                    common = meta.key[: pos + len(delimiter)]
-                    if common != last_prefix:
-                        last_prefix = common
-                        yield common, None
-                    continue
-            yield meta.key, meta
+        self._send_xml(200, list_xml(self._bucket, query, page, truncated))

@@ -293,6 +293,36 @@ _ERROR_CODES = {
 }
 
 
+@dataclass(frozen=True)
+class _Framing:
+    """How an image answer is framed once the faults that tamper with it are applied."""
+
+    crc: int
+    announced: int  # the length the body is said to have
+    body_limit: int  # the bytes actually sent
+    length_header: str
+
+    @property
+    def odd_length_header(self) -> bool:
+        return self.length_header != str(self.announced)
+
+    @classmethod
+    def of(cls, image: HostedImage, outcome: Fault | None) -> _Framing:
+        kind, arg = (outcome.kind, outcome.arg) if outcome is not None else (None, None)
+        crc = image.crc64()
+        announced, body_limit = image.size, image.size
+        if kind == "truncate":
+            body_limit = min(int(arg or 0), image.size)
+        elif kind == "wrong-length":
+            announced = int(arg or 0)
+            body_limit = min(announced, image.size)
+        elif kind == "bad-crc":
+            crc ^= 0xFFFF
+        # `length-header`: any text, e.g. '²' (a digit to str.isdigit only)
+        length_header = str(arg) if kind == "length-header" else str(announced)
+        return cls(crc, announced, body_limit, length_header)
+
+
 class ImageHostHandler(EmulatorRequestHandler):
     emulator: ClassVar[ImageHost]
 
@@ -337,15 +367,9 @@ class ImageHostHandler(EmulatorRequestHandler):
         host.shape.first_byte_delay()
         if faults.ttfb_seconds:
             time.sleep(faults.ttfb_seconds)
-        if outcome is not None:
-            if outcome.kind == "redirect":
-                assert outcome.arg is not None
-                self.send_bytes(302, b"", {"Location": outcome.arg})
-                return 302
-            if outcome.kind in ("403", "404", "http"):
-                status = int(outcome.arg or 500) if outcome.kind == "http" else int(outcome.kind)
-                code = _ERROR_CODES.get(status, "InternalError")
-                return self._send_error(status, code, "Injected fault.")
+        status = self._injected_answer(outcome)
+        if status is not None:
+            return status
 
         problem = host._check_signature(key, query)
         if problem is not None:
@@ -355,41 +379,47 @@ class ImageHostHandler(EmulatorRequestHandler):
         if image is None:
             return self._send_error(404, "NoSuchKey", "The specified key does not exist.")
 
-        crc = image.crc64()
-        announced, body_limit = image.size, image.size
-        if outcome is not None and outcome.kind == "truncate":
-            body_limit = min(int(outcome.arg or 0), image.size)
-        elif outcome is not None and outcome.kind == "wrong-length":
-            announced = int(outcome.arg or 0)
-            body_limit = min(announced, image.size)
-        elif outcome is not None and outcome.kind == "bad-crc":
-            crc ^= 0xFFFF
-        length_header = str(announced)
-        if outcome is not None and outcome.kind == "length-header":
-            length_header = str(outcome.arg)  # any text, e.g. '²' (a digit to str.isdigit only)
+        framing = _Framing.of(image, outcome)
+        self._send_image_headers(image, framing)
+        if self.command == "HEAD":
+            return 200
+        sent = self._stream(image.iter_bytes(), framing.body_limit, faults.slow_bytes_per_second)
+        rec.info["bytes_sent"] = sent
+        if sent != framing.announced or framing.odd_length_header:
+            # The body no longer matches its framing (or the framing cannot be read): drop the connection like a broken upstream.
+            self.close_connection = True
+        return 200
+
+    def _injected_answer(self, outcome: Fault | None) -> int | None:
+        """Send an injected redirect or error status and return it; None for any other fault."""
+        if outcome is None:
+            return None
+        if outcome.kind == "redirect":
+            assert outcome.arg is not None
+            self.send_bytes(302, b"", {"Location": outcome.arg})
+            return 302
+        if outcome.kind in ("403", "404", "http"):
+            status = int(outcome.arg or 500) if outcome.kind == "http" else int(outcome.kind)
+            code = _ERROR_CODES.get(status, "InternalError")
+            return self._send_error(status, code, "Injected fault.")
+        return None
+
+    def _send_image_headers(self, image: HostedImage, framing: _Framing) -> None:
         self.send_response(200)
         for header, value in {
             "Content-Type": image.content_type,
-            "Content-Length": length_header,
+            "Content-Length": framing.length_header,
             "ETag": f'"{image.etag}"',
             "Last-Modified": formatdate(image.last_modified, usegmt=True),
             "Accept-Ranges": "bytes",
             "x-oss-request-id": _request_id(),
             "x-oss-object-type": "Normal",
-            **({"Connection": "close"} if length_header != str(announced) else {}),
+            **({"Connection": "close"} if framing.odd_length_header else {}),
         }.items():
             self.send_header(header, value)
-        if host.send_crc64:
-            self.send_header("x-oss-hash-crc64ecma", str(crc))
+        if self.emulator.send_crc64:
+            self.send_header("x-oss-hash-crc64ecma", str(framing.crc))
         self.end_headers()
-        if self.command == "HEAD":
-            return 200
-        sent = self._stream(image.iter_bytes(), body_limit, faults.slow_bytes_per_second)
-        rec.info["bytes_sent"] = sent
-        if sent != announced or length_header != str(announced):
-            # The body no longer matches its framing (or the framing cannot be read): drop the connection like a broken upstream.
-            self.close_connection = True
-        return 200
 
     def _stream(self, pieces: Iterator[bytes], limit: int, slow_bytes_per_second: float) -> int:
         rates = [

@@ -62,6 +62,21 @@ __all__ = [
 ]
 
 
+# Object requests by (method, has an uploadId); a PUT with `x-oss-copy-source` copies instead.
+_OBJECT_OPS: dict[tuple[str, bool], str] = {
+    ("GET", False): "get",
+    ("GET", True): "list_parts",
+    ("HEAD", False): "head",
+    ("HEAD", True): "head",
+    ("PUT", False): "put",
+    ("PUT", True): "upload_part",
+    ("DELETE", False): "delete",
+    ("DELETE", True): "abort",
+    ("POST", True): "complete",
+}
+_COPY_OPS = {"put": "copy", "upload_part": "upload_part_copy"}
+
+
 # ---- request handler ---------------------------------------------------------------------------
 class OssRequestHandler(SignatureCheck, ObjectOperations, MultipartOperations, OssHandlerBase):
     """One OSS request: classify, take a scripted fault, authenticate, dispatch to an operation."""
@@ -123,22 +138,12 @@ class OssRequestHandler(SignatureCheck, ObjectOperations, MultipartOperations, O
             return "service"
         if not self._key:
             return "list" if method == "GET" and "uploads" not in query else "bucket"
-        if method == "PUT":
-            if "uploadId" in query:
-                return "upload_part_copy" if "x-oss-copy-source" in self.headers else "upload_part"
-            return "copy" if "x-oss-copy-source" in self.headers else "put"
-        if method == "GET":
-            return "list_parts" if "uploadId" in query else "get"
-        if method == "HEAD":
-            return "head"
-        if method == "DELETE":
-            return "abort" if "uploadId" in query else "delete"
-        if method == "POST":
-            if "uploads" in query:
-                return "initiate"
-            if "uploadId" in query:
-                return "complete"
-        return "unsupported"
+        if method == "POST" and "uploads" in query:
+            return "initiate"
+        op = _OBJECT_OPS.get((method, "uploadId" in query), "unsupported")
+        if method == "PUT" and "x-oss-copy-source" in self.headers:
+            return _COPY_OPS[op]
+        return op
 
     def _dispatch(self) -> None:
         handlers = {

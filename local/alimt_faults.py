@@ -58,37 +58,76 @@ class FaultStep:
             raise ValueError(f"unknown fault step {text!r}")
         if not rest:
             raise ValueError(f"step {kind!r} needs an argument: {text!r}")
-        if kind == "latency":
-            # `latency:<s>` delays a normal answer; `latency:<s>:<step>` delays that step's answer
-            seconds, _, then = rest.partition(":")
-            if then:
-                FaultStep.parse(then)  # refuse a bad inner step now, not mid-test
-            return cls(kind, float(seconds), then or None)
-        if kind == "hang":
-            return cls(kind, float(rest))
-        if kind == "reply":
-            status, _, payload = rest.partition(":")
-            json.loads(payload)
-            return cls(kind, int(status), payload)
-        if kind in ("data", "result"):
-            json.loads(rest)
-            return cls(kind, rest)
-        if kind == "mangle":
-            index, _, payload = rest.partition(":")
-            if not isinstance(json.loads(payload), dict):
-                raise ValueError(f"mangle needs a JSON object of fields: {text!r}")
-            return cls(kind, int(index), payload)
-        if kind == "status":
-            return cls(kind, rest)
-        if kind == "http":
-            status, _, code = rest.partition(":")
-            return cls(kind, int(status), code or None)
-        return cls(kind, int(rest))
+        arg, extra = _ARG_PARSERS[kind](rest, text)
+        return cls(kind, arg, extra)
 
     def __str__(self) -> str:
         if self.arg is None:
             return self.kind
         return f"{self.kind}:{self.arg}" + (f":{self.extra}" if self.extra else "")
+
+
+# How each step's argument reads: (arg, extra) from the text after `<kind>:`.
+StepArg = tuple[int | float | str | None, str | None]
+
+
+def _arg_latency(rest: str, text: str) -> StepArg:
+    # `latency:<s>` delays a normal answer; `latency:<s>:<step>` delays that step's answer
+    seconds, _, then = rest.partition(":")
+    if then:
+        FaultStep.parse(then)  # refuse a bad inner step now, not mid-test
+    return float(seconds), then or None
+
+
+def _arg_seconds(rest: str, text: str) -> StepArg:
+    return float(rest), None
+
+
+def _arg_reply(rest: str, text: str) -> StepArg:
+    status, _, payload = rest.partition(":")
+    json.loads(payload)
+    return int(status), payload
+
+
+def _arg_json(rest: str, text: str) -> StepArg:
+    json.loads(rest)
+    return rest, None
+
+
+def _arg_mangle(rest: str, text: str) -> StepArg:
+    index, _, payload = rest.partition(":")
+    if not isinstance(json.loads(payload), dict):
+        raise ValueError(f"mangle needs a JSON object of fields: {text!r}")
+    return int(index), payload
+
+
+def _arg_text(rest: str, text: str) -> StepArg:
+    return rest, None
+
+
+def _arg_http(rest: str, text: str) -> StepArg:
+    status, _, code = rest.partition(":")
+    return int(status), code or None
+
+
+def _arg_int(rest: str, text: str) -> StepArg:
+    return int(rest), None
+
+
+_ARG_PARSERS: dict[str, Callable[[str, str], StepArg]] = {
+    "code": _arg_int,
+    "reply": _arg_reply,
+    "data": _arg_json,
+    "result": _arg_json,
+    "mangle": _arg_mangle,
+    "throttle-retry-after": _arg_int,
+    "http": _arg_http,
+    "html": _arg_int,
+    "latency": _arg_latency,
+    "hang": _arg_seconds,
+    "status": _arg_text,
+}
+assert set(_ARG_PARSERS) == STEP_KINDS_WITH_ARG
 
 
 def as_step(step: FaultStep | str) -> FaultStep:

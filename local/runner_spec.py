@@ -46,6 +46,16 @@ class TriggerSpec:
     source_arn: str | None = None
     invocation_role: str | None = None
 
+    @classmethod
+    def from_props(cls, trigger: dict[str, Any]) -> TriggerSpec:
+        return cls(
+            name=str(trigger["triggerName"]),
+            type=str(trigger["triggerType"]),
+            config=dict(trigger.get("triggerConfig") or {}),
+            source_arn=trigger.get("sourceArn"),
+            invocation_role=trigger.get("invocationRole"),
+        )
+
     @property
     def payload(self) -> str:
         return str(self.config.get("payload") or "")
@@ -78,6 +88,17 @@ class AsyncInvokeSpec:
     max_event_age_s: float = 18000.0  # the fc3 schema's default
     on_success: str | None = None
     on_failure: str | None = None
+
+    @classmethod
+    def from_props(cls, async_props: dict[str, Any]) -> AsyncInvokeSpec:
+        """From fc3's `asyncInvokeConfig`."""
+        destinations = async_props.get("destinationConfig") or {}
+        return cls(
+            max_retry_attempts=int(async_props.get("maxAsyncRetryAttempts", 3)),
+            max_event_age_s=float(async_props.get("maxAsyncEventAgeInSeconds", 18000)),
+            on_success=(destinations.get("onSuccess") or {}).get("destination"),
+            on_failure=(destinations.get("onFailure") or {}).get("destination"),
+        )
 
 
 @dataclass(frozen=True)
@@ -123,10 +144,6 @@ class FunctionSpec:
 
     @classmethod
     def from_props(cls, props: dict[str, Any], *, base_dir: Path | None = None) -> FunctionSpec:
-        async_props = props.get("asyncInvokeConfig") or {}
-        destinations = async_props.get("destinationConfig") or {}
-        code = props.get("code")
-        code_src = code.get("src") if isinstance(code, dict) else code
         initializer = (props.get("instanceLifecycleConfig") or {}).get("initializer") or {}
         return cls(
             name=str(props["functionName"]),
@@ -143,23 +160,9 @@ class FunctionSpec:
                 str(key): str(value)
                 for key, value in (props.get("environmentVariables") or {}).items()
             },
-            triggers=tuple(
-                TriggerSpec(
-                    name=str(trigger["triggerName"]),
-                    type=str(trigger["triggerType"]),
-                    config=dict(trigger.get("triggerConfig") or {}),
-                    source_arn=trigger.get("sourceArn"),
-                    invocation_role=trigger.get("invocationRole"),
-                )
-                for trigger in props.get("triggers") or []
-            ),
-            async_config=AsyncInvokeSpec(
-                max_retry_attempts=int(async_props.get("maxAsyncRetryAttempts", 3)),
-                max_event_age_s=float(async_props.get("maxAsyncEventAgeInSeconds", 18000)),
-                on_success=(destinations.get("onSuccess") or {}).get("destination"),
-                on_failure=(destinations.get("onFailure") or {}).get("destination"),
-            ),
-            code_path=(base_dir or Path(".")) / code_src if isinstance(code_src, str) else None,
+            triggers=tuple(TriggerSpec.from_props(t) for t in props.get("triggers") or []),
+            async_config=AsyncInvokeSpec.from_props(props.get("asyncInvokeConfig") or {}),
+            code_path=_code_path(props.get("code"), base_dir),
             initializer=initializer.get("handler") or None,
             initializer_timeout=int(initializer.get("timeout", 3)),
         )
@@ -170,3 +173,9 @@ class FunctionSpec:
             if trigger.type == trigger_type and (name is None or trigger.name == name):
                 return trigger
         raise LookupError(f"function {self.name!r} has no {trigger_type} trigger {name or ''}")
+
+
+def _code_path(code: Any, base_dir: Path | None) -> Path | None:
+    """fc3's `code` (a path, or a mapping with `src`) as a path from the template's directory."""
+    code_src = code.get("src") if isinstance(code, dict) else code
+    return (base_dir or Path(".")) / code_src if isinstance(code_src, str) else None

@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The alimt SDK transport ignores NO_PROXY; the local cloud lives on loopback, so no proxy applies.
 unexport HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 
-.PHONY: demo test lint fmt bench bench-quick bench-day reliability clean venv package lock preview
+.PHONY: demo test lint complexity fmt bench bench-quick bench-day reliability clean venv package lock preview
 
 venv: $(STAMP)
 
@@ -33,6 +33,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory complexity
+
+# The complexity gate (radon): no function, method or class in function/ or ops/ above grade B
+# (cyclomatic complexity > 10), no module in local/ with maintainability index grade C (< 10).
+# Over the project's own sources (git's tracked and not-ignored files: never .venv, build/ or
+# tests/). radon lists only the offenders, so any output fails.
+COMPLEXITY_CC := git ls-files --cached --others --exclude-standard -- 'function/*.py' 'ops/*.py'
+COMPLEXITY_MI := git ls-files --cached --others --exclude-standard -- 'local/*.py'
+complexity: $(STAMP)
+	@out="$$($(BIN)/radon cc --min C --show-complexity $$($(COMPLEXITY_CC)); \
+	        $(BIN)/radon mi --min C --show $$($(COMPLEXITY_MI)))"; \
+	if [ -n "$$out" ]; then \
+	  printf '%s\n' "$$out"; \
+	  echo "complexity gate: the functions (cc > 10) or local/ modules (MI < 10) above must be split" >&2; \
+	  exit 1; \
+	fi; echo "complexity gate: function/ and ops/ at grade B or better, local/ modules MI grade A/B"
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

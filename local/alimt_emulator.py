@@ -16,75 +16,64 @@ images, failed tasks and result expiry driven by the shared `Clock`.
 from __future__ import annotations
 
 import argparse
-import base64
 import collections
-import hashlib
-import hmac
 import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from local import acs3
+from local.alimt_faults import FaultScripts, FaultStep, canned_reply
+from local.alimt_protocol import (
+    ACTION_RESULT,
+    ACTION_SUBMIT,
+    ACTIONS,
+    API_VERSION,
+    BUSINESS_CODES,
+    HTTP_ERROR_CODES,
+    SENSITIVE_HEADERS,
+    Reply,
+    business_error,
+    gateway_error,
+    lower_keys,
+    ok,
+    throttled,
+    verify_v2,
+)
+from local.alimt_tasks import RESULT_RETENTION_SECONDS, ImageResult, Task, TaskOptions, poll
 from local.clock import Clock
 from local.credentials import CredentialStore
 from local.httpserver import (
-    Emulator,
-    EmulatorRequestHandler,
+    ApiRequestHandler,
+    IncomingRequest,
     NetworkShape,
     RequestRecord,
     wait_for_interrupt,
 )
 
+__all__ = [
+    "ACTION_RESULT",
+    "ACTION_SUBMIT",
+    "BUSINESS_CODES",
+    "HTTP_ERROR_CODES",
+    "RESULT_RETENTION_SECONDS",
+    "AlimtEmulator",
+    "FaultStep",
+    "ImageResult",
+    "Task",
+    "TaskOptions",
+    "main",
+]
+
 log = logging.getLogger("local.alimt")
 
-API_VERSION = "2018-10-12"
-ACTION_SUBMIT = "TranslateImageBatch"
-ACTION_RESULT = "GetTranslateImageBatchResult"
-ACTIONS = (ACTION_SUBMIT, ACTION_RESULT)
-HOST_ID = "mt.cn-hangzhou.aliyuncs.com"
-
-RESULT_RETENTION_SECONDS = 3600.0  # results are deleted 1 hour after the task finishes
 CUSTOM_TASK_ID_WINDOW_SECONDS = 180.0  # CustomTaskId de-duplication window
 MAX_IMAGES_PER_BATCH = 20
-
-# Business codes (HTTP 200, int Code) and their names, from alimt-api.md.
-BUSINESS_CODES: dict[int, str] = {
-    101: "System.RequestTimeOut",
-    102: "System.Error",
-    103: "System.UrlDecodingError",
-    104: "System.ParameterError",
-    105: "System.LanguageNotSupported",
-    106: "System.LanguageDetectError",
-    107: "System.TranslateError",
-    108: "System.StringTooLong",
-    110: "System.AccountNotActivated",
-    111: "System.SubServiceFailed",
-    112: "System.TranslateServiceCallFailed",
-    113: "System.AccountNotActivatedOrInArrears",
-}
-
-# Gateway error codes used for `http:<status>` steps when no code is given.
-HTTP_ERROR_CODES: dict[int, tuple[str, str]] = {
-    400: ("InvalidParameter", "The specified parameter is not valid."),
-    403: ("Forbidden.RAM", "User not authorized to operate on the specified resource."),
-    404: (
-        "InvalidAction.NotFound",
-        "Specified api is not found, please check your url and method.",
-    ),
-    429: ("Throttling.User", "Request was denied due to user flow control."),
-    500: ("InternalError", "The request processing has failed due to some unknown error."),
-    502: ("BadGateway", "The gateway received an invalid response from the backend."),
-    503: ("ServiceUnavailable", "The request has failed due to a temporary failure of the server."),
-    504: ("GatewayTimeout", "The backend did not answer in time."),
-}
-
-SENSITIVE_HEADERS = {"authorization", "x-acs-security-token"}
 
 
 class ImageHostLike(Protocol):
@@ -95,171 +84,11 @@ class ImageHostLike(Protocol):
     ) -> str: ...
 
 
-# ---- fault steps -------------------------------------------------------------------------------
-
-STEP_KINDS_WITHOUT_ARG = {"ok", "throttle", "notjson", "reset", "empty-result", "missing-urls"}
-STEP_KINDS_WITH_ARG = {
-    "code",
-    "reply",  # `reply:<status>:<json>`: exactly that body with that status (any error form)
-    "data",  # `data:<json>`: HTTP 200, Code 200, and that JSON value as `Data`
-    "result",  # `result:<json>`: a finished task whose `Result` is that JSON value
-    "mangle",  # `mangle:<index>:<json object>`: the real result, entry <index> with fields replaced
-    "throttle-retry-after",
-    "http",
-    "html",
-    "latency",
-    "hang",
-    "status",
-}
+class AlimtRequestHandler(ApiRequestHandler):
+    """alimt requests, ACS3 (POST) or v2 RPC (GET or POST)."""
 
 
-@dataclass(frozen=True)
-class FaultStep:
-    """One scripted answer. `arg` is an int (code, status, ms), a float (seconds) or a str."""
-
-    kind: str
-    arg: int | float | str | None = None
-    extra: str | None = None  # `http:<status>:<Code>` gateway code override
-
-    @classmethod
-    def parse(cls, text: str) -> FaultStep:
-        """Parse the CLI vocabulary, e.g. `code:102`, `throttle-retry-after:1500`, `hang:3`."""
-        kind, _, rest = text.strip().partition(":")
-        kind = kind.strip().lower()
-        if kind in STEP_KINDS_WITHOUT_ARG:
-            if rest:
-                raise ValueError(f"step {kind!r} takes no argument: {text!r}")
-            return cls(kind)
-        if kind not in STEP_KINDS_WITH_ARG:
-            raise ValueError(f"unknown fault step {text!r}")
-        if not rest:
-            raise ValueError(f"step {kind!r} needs an argument: {text!r}")
-        if kind == "latency":
-            # `latency:<s>` delays a normal answer; `latency:<s>:<step>` delays that step's answer
-            seconds, _, then = rest.partition(":")
-            if then:
-                FaultStep.parse(then)  # refuse a bad inner step now, not mid-test
-            return cls(kind, float(seconds), then or None)
-        if kind == "hang":
-            return cls(kind, float(rest))
-        if kind == "reply":
-            status, _, payload = rest.partition(":")
-            json.loads(payload)
-            return cls(kind, int(status), payload)
-        if kind in ("data", "result"):
-            json.loads(rest)
-            return cls(kind, rest)
-        if kind == "mangle":
-            index, _, payload = rest.partition(":")
-            if not isinstance(json.loads(payload), dict):
-                raise ValueError(f"mangle needs a JSON object of fields: {text!r}")
-            return cls(kind, int(index), payload)
-        if kind == "status":
-            return cls(kind, rest)
-        if kind == "http":
-            status, _, code = rest.partition(":")
-            return cls(kind, int(status), code or None)
-        return cls(kind, int(rest))
-
-    def __str__(self) -> str:
-        if self.arg is None:
-            return self.kind
-        return f"{self.kind}:{self.arg}" + (f":{self.extra}" if self.extra else "")
-
-
-def _as_step(step: FaultStep | str) -> FaultStep:
-    return step if isinstance(step, FaultStep) else FaultStep.parse(step)
-
-
-# ---- tasks -------------------------------------------------------------------------------------
-
-
-@dataclass
-class TaskOptions:
-    """How a task behaves; the emulator's defaults apply to tasks created through the API."""
-
-    polls_until_finished: int = 0  # result polls answered created/running before it finishes
-    seconds_until_finished: float = 0.0  # clock seconds after creation before it finishes
-    need_editor_data: bool = False
-    image_size: int = 20_000
-    fmt: str = "png"
-    url_ttl_seconds: float = RESULT_RETENTION_SECONDS
-    failing_images: dict[int, tuple[int, str]] = field(default_factory=dict)
-    fail_task: bool = False
-
-
-@dataclass
-class ImageResult:
-    source_url: str
-    final_url: str | None = None
-    inpainting_url: str | None = None
-    template_json: str | None = None
-    code: int = 200
-    message: str = "OK"
-
-    @property
-    def success(self) -> bool:
-        return self.code == 200
-
-    def as_json(self, *, with_final_url: bool = True) -> dict[str, Any]:
-        entry: dict[str, Any] = {"SourceImageUrl": self.source_url}
-        if self.success:
-            if with_final_url and self.final_url:
-                entry["FinalImageUrl"] = self.final_url
-            if self.inpainting_url:
-                entry["InPaintingUrl"] = self.inpainting_url
-            if self.template_json is not None:
-                entry["TemplateJson"] = self.template_json
-        entry.update({"Code": self.code, "Message": self.message, "Success": self.success})
-        return entry
-
-
-@dataclass
-class Task:
-    task_id: str
-    image_urls: list[str]
-    created_at: float
-    options: TaskOptions
-    source_language: str = "zh"
-    target_language: str = "en"
-    translate_field: str = "general"
-    polls: int = 0  # result polls answered with the task's own state
-    finished_at: float | None = None
-    expired: bool = False
-    results: list[ImageResult] | None = None  # generated lazily when the task finishes
-
-    def finish_time(self, now: float) -> float | None:
-        """When the task finished (clock time), or None if it is still created/running."""
-        if self.finished_at is not None:
-            return self.finished_at
-        due = self.created_at + self.options.seconds_until_finished
-        if self.options.polls_until_finished <= 0:
-            # Purely time-driven: finished whether or not anybody polled, so expiry is exact.
-            return due if now >= due else None
-        return None
-
-
-# ---- the emulator ------------------------------------------------------------------------------
-
-
-class AlimtRequestHandler(EmulatorRequestHandler):
-    def do_POST(self) -> None:
-        self.emulator.handle(self)
-
-    def do_GET(self) -> None:  # v2 RPC style may use GET with everything in the query
-        self.emulator.handle(self)
-
-
-@dataclass
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json;charset=utf-8"
-    extra_headers: dict[str, str] = field(default_factory=dict)
-    outcome: str = "ok"
-
-
-class AlimtEmulator(Emulator):
+class AlimtEmulator(acs3.GatewayEmulator):
     """alimt image batch translation on loopback. See the module docstring."""
 
     name = "alimt"
@@ -274,20 +103,14 @@ class AlimtEmulator(Emulator):
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(host=host, port=port)
-        self.credentials = credentials
+        super().__init__(credentials, clock, host=host, port=port)
         self.image_host = image_host
-        self.clock = clock or credentials.clock
         self.defaults = TaskOptions()
         self.network = NetworkShape()  # first-byte delay for benchmarks
         self._lock = threading.RLock()
         self._tasks: dict[str, Task] = {}
         self._custom_ids: dict[str, tuple[str, float]] = {}
-        self._nonces = acs3.NonceWindow(self.clock)
-        self._task_scripts: dict[str, collections.deque[FaultStep]] = {}
-        self._global_script: collections.deque[FaultStep] = collections.deque()
-        self._global_fault: FaultStep | None = None
-        self._global_fault_left: int | None = None
+        self._scripts = FaultScripts()
         self._qps_quota: float | None = None
         self._qps_retry_after_ms: int | None = None
         self._qps_window: collections.deque[float] = collections.deque()
@@ -319,15 +142,15 @@ class AlimtEmulator(Emulator):
         url_ttl_seconds: float = RESULT_RETENTION_SECONDS,
     ) -> str:
         """Create a task without an API call. `failing_images`: image index -> (code, message)."""
-        options = TaskOptions(
-            polls_until_finished=polls_until_finished,
-            seconds_until_finished=seconds_until_finished,
-            need_editor_data=need_editor_data,
-            image_size=image_size,
-            fmt=fmt,
-            url_ttl_seconds=url_ttl_seconds,
-            failing_images=dict(failing_images or {}),
-            fail_task=fail_task,
+        options = TaskOptions(  # the fields in their declared order
+            polls_until_finished,
+            seconds_until_finished,
+            need_editor_data,
+            image_size,
+            fmt,
+            url_ttl_seconds,
+            dict(failing_images or {}),
+            fail_task,
         )
         return self._new_task(list(dict.fromkeys(image_urls)), options, task_id=task_id).task_id
 
@@ -345,8 +168,7 @@ class AlimtEmulator(Emulator):
 
     def steps_left(self, task_id: str) -> int:
         """How many scripted steps of `task_id` are not consumed yet."""
-        with self._lock:
-            return len(self._task_scripts.get(task_id, ()))
+        return self._scripts.steps_left(task_id)
 
     def task(self, task_id: str) -> Task | None:
         with self._lock:
@@ -372,31 +194,20 @@ class AlimtEmulator(Emulator):
     def forget_task(self, task_id: str) -> None:
         with self._lock:
             self._tasks.pop(task_id, None)
-            self._task_scripts.pop(task_id, None)
+        self._scripts.forget(task_id)
 
     def script(self, task_id: str | None, steps: Iterable[FaultStep | str]) -> None:
         """Queue steps for requests naming `task_id` (or, with None, for any request). Each request
         consumes one step; `ok` or an exhausted script means normal behaviour. A task's own script
         is used before the global one."""
-        parsed = [_as_step(s) for s in steps]
-        with self._lock:
-            if task_id is None:
-                self._global_script.extend(parsed)
-            else:
-                self._task_scripts.setdefault(task_id, collections.deque()).extend(parsed)
+        self._scripts.script(task_id, steps)
 
     def set_fault(self, step: FaultStep | str | None, count: int | None = None) -> None:
         """Answer the next `count` requests (any action; None = until cleared) with `step`."""
-        with self._lock:
-            self._global_fault = None if step is None else _as_step(step)
-            self._global_fault_left = count
+        self._scripts.set_fault(step, count)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._task_scripts.clear()
-            self._global_script.clear()
-            self._global_fault = None
-            self._global_fault_left = None
+        self._scripts.clear()
 
     def set_qps_quota(self, qps: float | None, *, retry_after_ms: int | None = None) -> None:
         """Throttle result polls beyond `qps` in any sliding 1-second window (None = no quota)."""
@@ -431,19 +242,16 @@ class AlimtEmulator(Emulator):
     def handle(self, handler: AlimtRequestHandler) -> None:
         request_id = str(uuid.uuid4()).upper()
         info: dict[str, Any] = {"request_id": request_id}
-        try:
-            body = handler.read_body()
-        except ConnectionError:
-            handler.close_connection = True
+        request = handler.read_request()
+        if request is None:
             return
-        path, _, raw_query = handler.path.partition("?")
-        query = parse_qsl(raw_query, keep_blank_values=True)
+        query = request.query
         try:
-            form = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            form = parse_qsl(request.body.decode("utf-8"), keep_blank_values=True)
         except UnicodeDecodeError:
             form = []
         params = dict(query) | dict(form)
-        v2 = "Action" in dict(query) and "authorization" not in _lower_keys(handler.headers)
+        v2 = "Action" in dict(query) and "authorization" not in lower_keys(handler.headers)
         action = params.get("Action") if v2 else handler.headers.get("x-acs-action")
         info["action"] = action
         info["signature"] = "v2" if v2 else "acs3"
@@ -452,39 +260,39 @@ class AlimtEmulator(Emulator):
 
         try:
             version = params.get("Version") if v2 else handler.headers.get("x-acs-version")
-            if action not in ACTIONS:
-                raise acs3.GatewayError(
-                    404, "InvalidAction.NotFound", f"Specified api {action} is not found."
-                )
-            if version != API_VERSION:
-                raise acs3.GatewayError(
-                    400, "InvalidVersion", f"Specified parameter Version {version} is not valid."
-                )
+            self._check_action(action, version)
             if v2:
                 self._authenticate_v2(handler.command, query, form)
             else:
-                self._authenticate_acs3(handler, path, query, body)
+                self._authenticate_acs3(handler, request)
         except acs3.GatewayError as err:
             info["outcome"] = err.code
-            self._send(
-                handler,
-                request_id,
-                _gateway_error(err.status, err.code, err.message, request_id),
-                info,
-            )
+            reply = gateway_error(err.status, err.code, err.message, request_id)
+            self._send(handler, request_id, reply, info)
             return
 
-        step = self._next_step(info.get("task_id"))
+        step = self._scripts.next_step(info.get("task_id"))
         if step is not None:
             info["step"] = str(step)
-        reply = self._apply_step(handler, step, action, params, request_id, info)
-        if reply is None:
+        answer = self._apply_step(handler, step, str(action), params, request_id, info)
+        if answer is None:
             return  # the connection was reset or hung
-        info["outcome"] = reply.outcome
-        self._send(handler, request_id, reply, info)
+        info["outcome"] = answer.outcome
+        self._send(handler, request_id, answer, info)
+
+    @staticmethod
+    def _check_action(action: str | None, version: str | None) -> None:
+        if action not in ACTIONS:
+            raise acs3.GatewayError(
+                404, "InvalidAction.NotFound", f"Specified api {action} is not found."
+            )
+        if version != API_VERSION:
+            raise acs3.GatewayError(
+                400, "InvalidVersion", f"Specified parameter Version {version} is not valid."
+            )
 
     def _send(
-        self, handler: AlimtRequestHandler, request_id: str, reply: _Reply, info: dict[str, Any]
+        self, handler: AlimtRequestHandler, request_id: str, reply: Reply, info: dict[str, Any]
     ) -> None:
         self.network.first_byte_delay()
         headers = {"Content-Type": reply.content_type, "x-acs-request-id": request_id}
@@ -501,68 +309,18 @@ class AlimtEmulator(Emulator):
         self.record(RequestRecord(handler.command, "/", status, headers, info))
 
     # ---- authentication ------------------------------------------------------------------------
-    def _check_key(self, access_key_id: str, token: str | None) -> str:
-        return acs3.check_key(self.credentials, access_key_id, token)
-
-    def _check_nonce(self, access_key_id: str, nonce: str | None) -> None:
-        self._nonces.check(access_key_id, nonce)
-
-    def _authenticate_acs3(
-        self, handler: AlimtRequestHandler, path: str, query: list[tuple[str, str]], body: bytes
-    ) -> None:
+    def _authenticate_acs3(self, handler: AlimtRequestHandler, request: IncomingRequest) -> None:
         headers = acs3.header_lists(handler.headers.items())
-        access_key_id = acs3.verify(
-            self.credentials,
-            method=handler.command,
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-        )
-        self._check_nonce(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
+        acs3.authenticate(self.credentials, self._nonces, handler.command, request, headers)
 
     def _authenticate_v2(
         self, method: str, query: list[tuple[str, str]], form: list[tuple[str, str]]
     ) -> None:
         params = dict(query) | dict(form)
-        access_key_id = params.get("AccessKeyId", "")
-        signature = params.get("Signature", "")
-        if not access_key_id or not signature:
-            raise acs3.GatewayError(
-                400, "MissingParameter", "AccessKeyId and Signature are mandatory."
-            )
-        secret = self._check_key(access_key_id, params.get("SecurityToken"))
-        canonical = "&".join(
-            f"{quote(k, safe='~')}={quote(v, safe='~')}"
-            for k, v in sorted(params.items())
-            if k != "Signature"
-        )
-        string_to_sign = f"{method}&%2F&{quote(canonical, safe='~')}"
-        digest = hmac.new(f"{secret}&".encode(), string_to_sign.encode(), hashlib.sha1).digest()
-        if not hmac.compare_digest(base64.b64encode(digest).decode(), signature):
-            raise acs3.GatewayError(
-                400, "SignatureDoesNotMatch", "Specified signature does not match our calculation."
-            )
-        self._check_nonce(access_key_id, params.get("SignatureNonce"))
+        access_key_id = verify_v2(self.credentials, method, params)
+        self._nonces.check(access_key_id, params.get("SignatureNonce"))
 
     # ---- faults --------------------------------------------------------------------------------
-    def _next_step(self, task_id: str | None) -> FaultStep | None:
-        with self._lock:
-            if task_id is not None:
-                task_script = self._task_scripts.get(task_id)
-                if task_script:
-                    return task_script.popleft()
-            if self._global_script:
-                return self._global_script.popleft()
-            if self._global_fault is not None:
-                step = self._global_fault
-                if self._global_fault_left is not None:
-                    self._global_fault_left -= 1
-                    if self._global_fault_left <= 0:
-                        self._global_fault, self._global_fault_left = None, None
-                return step
-        return None
-
     def _apply_step(
         self,
         handler: AlimtRequestHandler,
@@ -571,57 +329,23 @@ class AlimtEmulator(Emulator):
         params: dict[str, str],
         request_id: str,
         info: dict[str, Any],
-    ) -> _Reply | None:
-        kind = step.kind if step else "ok"
-        if kind == "latency":
-            assert step is not None
+    ) -> Reply | None:
+        if step is not None and step.kind == "latency":
             time.sleep(float(step.arg or 0))
             step = FaultStep.parse(step.extra) if step.extra else None
-            kind = step.kind if step else "ok"
-        if kind == "reset":
-            info["outcome"] = "reset"
+        kind = step.kind if step else "ok"
+        if kind in ("reset", "hang"):
+            assert step is not None
+            info["outcome"] = kind
             self._record(handler, 0, info)
-            handler.reset_connection()
+            if kind == "reset":
+                handler.reset_connection()
+            else:
+                handler.hang(float(step.arg or 0))
             return None
-        if kind == "hang":
-            assert step is not None
-            info["outcome"] = "hang"
-            self._record(handler, 0, info)
-            handler.hang(float(step.arg or 0))
-            return None
-        if kind == "throttle":
-            return _gateway_error(429, *HTTP_ERROR_CODES[429], request_id)
-        if kind == "throttle-retry-after":
-            assert step is not None
-            reply = _gateway_error(429, *HTTP_ERROR_CODES[429], request_id)
-            reply.extra_headers["x-acs-retry-after"] = str(int(step.arg or 0))
-            return reply
-        if kind == "http":
-            assert step is not None
-            status = int(step.arg or 500)
-            code, message = HTTP_ERROR_CODES.get(status, ("UnknownError", f"HTTP {status}"))
-            return _gateway_error(status, step.extra or code, message, request_id)
-        if kind == "html":
-            assert step is not None
-            status = int(step.arg or 502)
-            page = (
-                f"<html><head><title>{status}</title></head><body><h1>{status}</h1></body></html>"
-            )
-            return _Reply(status, page.encode(), "text/html", outcome=f"html:{status}")
-        if kind == "notjson":
-            return _Reply(200, b"<html>OK, but not JSON</html>", "text/html", outcome="notjson")
-        if kind == "code":
-            assert step is not None
-            return _business_error(int(step.arg or 102), request_id)
-        if kind == "reply":
-            assert step is not None and step.extra is not None
-            payload = json.loads(step.extra)
-            if isinstance(payload, dict):
-                payload.setdefault("RequestId", request_id)
-            return _Reply(int(step.arg or 200), json.dumps(payload).encode(), outcome="reply")
-        if kind == "data":
-            assert step is not None
-            return _ok(json.loads(str(step.arg)), request_id, outcome="data")
+        canned = canned_reply(step, request_id)
+        if canned is not None:
+            return canned
         if action == ACTION_SUBMIT:
             return self._translate_image_batch(params, request_id)
         return self._get_result(params, request_id, step if kind != "ok" else None)
@@ -642,29 +366,21 @@ class AlimtEmulator(Emulator):
             return True
 
     # ---- actions -------------------------------------------------------------------------------
-    def _translate_image_batch(self, params: dict[str, str], request_id: str) -> _Reply:
+    def _translate_image_batch(self, params: dict[str, str], request_id: str) -> Reply:
         raw_urls = [u.strip() for u in params.get("ImageUrls", "").split(",") if u.strip()]
         source, target = params.get("SourceLanguage", ""), params.get("TargetLanguage", "")
         if not raw_urls or not source or not target or len(raw_urls) > MAX_IMAGES_PER_BATCH:
-            return _business_error(104, request_id)
-        try:
-            ext = json.loads(params["Ext"]) if params.get("Ext") else {}
-        except json.JSONDecodeError:
-            return _business_error(104, request_id)
-        if not isinstance(ext, dict):
-            return _business_error(104, request_id)
+            return business_error(104, request_id)
+        ext = _json_object(params.get("Ext"))
+        if ext is None:
+            return business_error(104, request_id)
         need_editor_data = str(ext.get("needEditorData", "false")).lower() == "true"
         custom_id = params.get("CustomTaskId")
         now = self.clock.now()
         with self._lock:
-            if custom_id:
-                seen = self._custom_ids.get(custom_id)
-                if (
-                    seen
-                    and now - seen[1] < CUSTOM_TASK_ID_WINDOW_SECONDS
-                    and seen[0] in self._tasks
-                ):
-                    return _ok({"TaskId": seen[0]}, request_id)
+            seen = self._seen_custom_id(custom_id, now)
+            if seen is not None:
+                return ok({"TaskId": seen}, request_id)
             options = replace(
                 self.defaults,
                 need_editor_data=need_editor_data,
@@ -675,7 +391,14 @@ class AlimtEmulator(Emulator):
             task.translate_field = params.get("Field") or "general"
             if custom_id:
                 self._custom_ids[custom_id] = (task.task_id, now)
-        return _ok({"TaskId": task.task_id}, request_id)
+        return ok({"TaskId": task.task_id}, request_id)
+
+    def _seen_custom_id(self, custom_id: str | None, now: float) -> str | None:
+        """The task a CustomTaskId named within the de-duplication window, if it still exists."""
+        seen = self._custom_ids.get(custom_id) if custom_id else None
+        if seen and now - seen[1] < CUSTOM_TASK_ID_WINDOW_SECONDS and seen[0] in self._tasks:
+            return seen[0]
+        return None
 
     def _new_task(self, urls: list[str], options: TaskOptions, task_id: str | None = None) -> Task:
         with self._lock:
@@ -685,66 +408,43 @@ class AlimtEmulator(Emulator):
 
     def _get_result(
         self, params: dict[str, str], request_id: str, override: FaultStep | None
-    ) -> _Reply:
+    ) -> Reply:
         task_id = params.get("TaskId", "")
         if not task_id:
-            return _business_error(104, request_id)
+            return business_error(104, request_id)
         if not self._admit_result_poll():
-            reply = _gateway_error(429, *HTTP_ERROR_CODES[429], request_id)
-            if self._qps_retry_after_ms:
-                reply.extra_headers["x-acs-retry-after"] = str(self._qps_retry_after_ms)
+            reply = throttled(request_id, self._qps_retry_after_ms)
             reply.outcome = "qps-throttled"
             return reply
         with self._lock:
             task = self._tasks.get(task_id)
-            now = self.clock.now()
             if task is None or task.expired:
-                return _ok({"Status": "invalid", "Result": []}, request_id, outcome="invalid")
-            if override is not None and override.kind == "status":
-                status = str(override.arg)
-                return _ok({"Status": status, "Result": []}, request_id, outcome=f"status:{status}")
-            if override is not None and override.kind == "result":
-                entries_value = json.loads(str(override.arg))
-                return _ok(
-                    {"Status": "finished", "Result": entries_value}, request_id, outcome="result"
-                )
-            if override is not None and override.kind == "mangle":
-                entries = [r.as_json() for r in self._results(task)]
-                index = int(override.arg or 0)
-                if 0 <= index < len(entries):
-                    entries[index].update(json.loads(override.extra or "{}"))
-                return _ok({"Status": "finished", "Result": entries}, request_id, outcome="mangle")
-            if override is not None and override.kind in ("empty-result", "missing-urls"):
-                # A one-off odd answer: it does not change the task's own progress.
-                entries = (
-                    []
-                    if override.kind == "empty-result"
-                    else [r.as_json(with_final_url=False) for r in self._results(task)]
-                )
-                return _ok(
-                    {"Status": "finished", "Result": entries}, request_id, outcome=override.kind
-                )
+                return ok({"Status": "invalid", "Result": []}, request_id, outcome="invalid")
+            if override is not None and override.kind in ODD_ANSWERS:
+                return self._odd_answer(task, override, request_id)
+            status = poll(task, self.clock.now())
+            entries = [r.as_json() for r in self._results(task)] if status == "finished" else []
+            return ok({"Status": status, "Result": entries}, request_id, outcome=status)
 
-            finished_at = task.finish_time(now)
-            if finished_at is None:
-                task.polls += 1
-                options = task.options
-                if task.polls > options.polls_until_finished and (
-                    now >= task.created_at + options.seconds_until_finished
-                ):
-                    task.finished_at = finished_at = now
-                else:
-                    status = "created" if task.polls == 1 else "running"
-                    return _ok({"Status": status, "Result": []}, request_id, outcome=status)
-            else:
-                task.polls += 1
-            if now - finished_at >= RESULT_RETENTION_SECONDS:
-                task.expired = True
-                return _ok({"Status": "invalid", "Result": []}, request_id, outcome="invalid")
-            if task.options.fail_task:
-                return _ok({"Status": "failed", "Result": []}, request_id, outcome="failed")
+    def _odd_answer(self, task: Task, step: FaultStep, request_id: str) -> Reply:
+        """A one-off odd answer (`status:`, `result:`, `mangle:`, `empty-result`, `missing-urls`):
+        it does not change the task's own progress."""
+        if step.kind == "status":
+            status = str(step.arg)
+            return ok({"Status": status, "Result": []}, request_id, outcome=f"status:{status}")
+        if step.kind == "result":
+            entries_value = json.loads(str(step.arg))
+            return ok({"Status": "finished", "Result": entries_value}, request_id, outcome="result")
+        if step.kind == "empty-result":
+            entries: list[dict[str, Any]] = []
+        elif step.kind == "missing-urls":
+            entries = [r.as_json(with_final_url=False) for r in self._results(task)]
+        else:  # mangle
             entries = [r.as_json() for r in self._results(task)]
-            return _ok({"Status": "finished", "Result": entries}, request_id, outcome="finished")
+            index = int(step.arg or 0)
+            if 0 <= index < len(entries):
+                entries[index].update(json.loads(step.extra or "{}"))
+        return ok({"Status": "finished", "Result": entries}, request_id, outcome=step.kind)
 
     def _results(self, task: Task) -> list[ImageResult]:
         """Per-image results; images go onto the image host the first time they are needed."""
@@ -780,39 +480,16 @@ class AlimtEmulator(Emulator):
         )
 
 
-# ---- response bodies ---------------------------------------------------------------------------
+def _json_object(raw: str | None) -> dict[str, Any] | None:
+    """`Ext` as a JSON object ({} when absent), or None when it is not one."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def _json_reply(status: int, payload: dict[str, Any], outcome: str) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode(), outcome=outcome)
-
-
-def _ok(data: dict[str, Any], request_id: str, outcome: str = "ok") -> _Reply:
-    return _json_reply(
-        200, {"Code": 200, "Message": "OK", "RequestId": request_id, "Data": data}, outcome
-    )
-
-
-def _business_error(code: int, request_id: str) -> _Reply:
-    message = BUSINESS_CODES.get(code, "System.Error")
-    return _json_reply(
-        200, {"Code": code, "Message": message, "RequestId": request_id}, f"code:{code}"
-    )
-
-
-def _gateway_error(status: int, code: str, message: str, request_id: str) -> _Reply:
-    payload = {
-        "Code": code,
-        "Message": message,
-        "RequestId": request_id,
-        "HostId": HOST_ID,
-        "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product=alimt",
-    }
-    return _json_reply(status, payload, code)
-
-
-def _lower_keys(headers: Any) -> set[str]:
-    return {k.lower() for k in headers}
+ODD_ANSWERS = frozenset({"status", "result", "mangle", "empty-result", "missing-urls"})
 
 
 # ---- command line ------------------------------------------------------------------------------

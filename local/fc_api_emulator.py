@@ -23,12 +23,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from local import acs3
-from local.clock import Clock
-from local.credentials import CredentialStore
-from local.httpserver import Emulator, EmulatorRequestHandler, RequestRecord
+from local.httpserver import ApiRequestHandler, RequestRecord
 
 log = logging.getLogger("local.fc")
 
@@ -68,32 +66,17 @@ class _Fault:
     left: int = 1
 
 
-class FcApiRequestHandler(EmulatorRequestHandler):
-    def do_POST(self) -> None:
-        self.emulator.handle(self)
-
-    def do_GET(self) -> None:
-        self.emulator.handle(self)
+class FcApiRequestHandler(ApiRequestHandler):
+    """FC API requests (InvokeFunction)."""
 
 
-class FcApiEmulator(Emulator):
+class FcApiEmulator(acs3.GatewayEmulator):
     """FC 3.0 InvokeFunction (async) on loopback. See the module docstring."""
 
     name = "fc"
     handler_class = FcApiRequestHandler
 
-    def __init__(
-        self,
-        credentials: CredentialStore,
-        clock: Clock | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        super().__init__(host=host, port=port)
-        self.credentials = credentials
-        self.clock = clock or credentials.clock
-        self._nonces = acs3.NonceWindow(self.clock)
+    def _setup(self) -> None:
         self._lock = threading.Lock()
         self._functions: dict[str, AsyncHandler] = {}
         self._faults: list[_Fault] = []
@@ -130,13 +113,10 @@ class FcApiEmulator(Emulator):
     def handle(self, handler: FcApiRequestHandler) -> None:
         request_id = str(uuid.uuid4())
         info: dict[str, Any] = {"request_id": request_id}
-        try:
-            body = handler.read_body()
-        except ConnectionError:
-            handler.close_connection = True
+        request = handler.read_request()
+        if request is None:
             return
-        raw_path, _, raw_query = handler.path.partition("?")
-        query = parse_qsl(raw_query, keep_blank_values=True)
+        raw_path, query, body = request.path, request.query, request.body
         headers = acs3.header_lists(handler.headers.items())
         info["action"] = acs3.first(headers, "x-acs-action")
         try:
@@ -151,15 +131,9 @@ class FcApiEmulator(Emulator):
                 raise acs3.GatewayError(
                     400, "InvalidArgument", f"API version must be {API_VERSION}"
                 )
-            access_key_id = acs3.verify(
-                self.credentials,
-                method=handler.command,
-                path=raw_path,
-                query=query,
-                headers=headers,
-                body=body,
+            access_key_id = acs3.authenticate(
+                self.credentials, self._nonces, handler.command, request, headers
             )
-            self._nonces.check(access_key_id, acs3.first(headers, "x-acs-signature-nonce"))
             fault = self._next_fault()
             if fault is not None and fault.kind == "reset":
                 info["outcome"] = "reset"

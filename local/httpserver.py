@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
 log = logging.getLogger("local")
 
@@ -30,6 +31,15 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
+
+
+@dataclass
+class IncomingRequest:
+    """An API call as read off the wire (`EmulatorRequestHandler.read_request`)."""
+
+    path: str
+    query: list[tuple[str, str]]
+    body: bytes
 
 
 class QuietThreadingHTTPServer(ThreadingHTTPServer):
@@ -61,35 +71,46 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def iter_body(self, chunk_size: int = 1 << 16) -> Iterator[bytes]:
         """Yield the request body, whether sent with Content-Length or chunked."""
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            while True:
-                line = self.rfile.readline(65537)
-                if not line:
-                    raise ConnectionError("client closed mid chunked body")
-                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    # trailers until blank line
-                    while True:
-                        trailer = self.rfile.readline(65537)
-                        if trailer in (b"\r\n", b"\n", b""):
-                            break
-                    return
-                remaining = size
-                while remaining:
-                    data = self.rfile.read(min(remaining, chunk_size))
-                    if not data:
-                        raise ConnectionError("client closed mid chunk")
-                    remaining -= len(data)
-                    yield data
-                self.rfile.readline(3)  # CRLF after the chunk
-        else:
-            remaining = int(self.headers.get("Content-Length") or 0)
-            while remaining:
-                data = self.rfile.read(min(remaining, chunk_size))
-                if not data:
-                    raise ConnectionError("client closed mid body")
-                remaining -= len(data)
-                yield data
+        if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+            declared = int(self.headers.get("Content-Length") or 0)
+            yield from self._read_exactly(declared, chunk_size, "client closed mid body")
+            return
+        while True:
+            line = self.rfile.readline(65537)
+            if not line:
+                raise ConnectionError("client closed mid chunked body")
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                self._skip_trailers()
+                return
+            yield from self._read_exactly(size, chunk_size, "client closed mid chunk")
+            self.rfile.readline(3)  # CRLF after the chunk
+
+    def _read_exactly(self, remaining: int, chunk_size: int, short: str) -> Iterator[bytes]:
+        while remaining:
+            data = self.rfile.read(min(remaining, chunk_size))
+            if not data:
+                raise ConnectionError(short)
+            remaining -= len(data)
+            yield data
+
+    def _skip_trailers(self) -> None:
+        """Chunked trailers, up to the blank line that ends the body."""
+        while True:
+            trailer = self.rfile.readline(65537)
+            if trailer in (b"\r\n", b"\n", b""):
+                return
+
+    def read_request(self) -> IncomingRequest | None:
+        """The path, query pairs and body of an API call; None (the connection is closed) when the
+        client went away before its body was complete."""
+        try:
+            body = self.read_body()
+        except ConnectionError:
+            self.close_connection = True
+            return None
+        path, _, raw_query = self.path.partition("?")
+        return IncomingRequest(path, parse_qsl(raw_query, keep_blank_values=True), body)
 
     def send_bytes(
         self,
@@ -120,6 +141,17 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
         """Accept the request and say nothing for a while, then drop the connection."""
         time.sleep(seconds)
         self.close_connection = True
+
+
+class ApiRequestHandler(EmulatorRequestHandler):
+    """For the JSON APIs: every POST (or GET: the v2 RPC style may put everything in the query)
+    goes to `emulator.handle(handler)`."""
+
+    def do_POST(self) -> None:
+        self.emulator.handle(self)
+
+    def do_GET(self) -> None:
+        self.emulator.handle(self)
 
 
 class Emulator:

@@ -1,12 +1,10 @@
 """The image host: serves the result images that the alimt emulator's results point at
 (`FinalImageUrl`, `InPaintingUrl`) behind URLs shaped like OSS signed URLs.
 
-Images are real PNG/JPEG files, padded to the requested size and streamed, never held in memory:
-a small base image is drawn with Pillow (deterministic per name) and the padding is generated on
-the fly from a seed, inside container structures the formats allow (a private ancillary PNG chunk
-before IEND; JPEG COM segments after the JFIF header). Every GET of an image returns identical
-bytes, so the collector's CRC64 check can be exercised, and faults (truncation, wrong lengths,
-slow bodies, resets, redirects, error statuses) are injected here rather than by mocking clients.
+Images are real PNG/JPEG files, padded to the requested size and streamed, never held in memory
+(local.image_render makes them). Every GET of an image returns identical bytes, so the
+collector's CRC64 check can be exercised, and faults (truncation, wrong lengths, slow bodies,
+resets, redirects, error statuses) are injected here rather than by mocking clients.
 """
 
 from __future__ import annotations
@@ -16,19 +14,14 @@ import base64
 import fnmatch
 import hashlib
 import hmac
-import io
 import logging
-import random
 import secrets
-import struct
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate
-from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -41,22 +34,16 @@ from local.httpserver import (
     RequestRecord,
     wait_for_interrupt,
 )
+from local.image_render import (
+    FORMATS,
+    PIECE_SIZE,
+    HostedImage,
+    name_seed,
+    plan_layout,
+    render_base_image,
+)
 
 log = logging.getLogger("local")
-
-PIECE_SIZE = 1 << 16  # bodies are generated and written in 64 KiB pieces
-PNG_PAD_CHUNK_TYPE = b"zzPd"  # ancillary, private, safe-to-copy: decoders skip it
-PNG_PAD_CHUNK_MAX = 1 << 20  # padding data per PNG chunk (each chunk carries its own CRC32)
-PNG_CHUNK_OVERHEAD = 12  # length + type + crc
-JPEG_COM_MAX_DATA = 65533  # segment length field (16 bits) counts itself
-JPEG_COM_OVERHEAD = 4  # marker + length
-BASE_IMAGE_SIZE = (320, 240)
-
-_FORMATS = {  # fmt -> (extension, content type, Pillow format)
-    "png": ("png", "image/png", "PNG"),
-    "jpg": ("jpg", "image/jpeg", "JPEG"),
-    "jpeg": ("jpg", "image/jpeg", "JPEG"),
-}
 
 # Outcome faults decide the response; modifier faults only slow it down and combine with others.
 _OUTCOME_FAULTS = {
@@ -74,162 +61,6 @@ _MODIFIER_FAULTS = {"slow", "ttfb"}
 
 
 # ---- image construction ------------------------------------------------------------------------
-def _seed(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
-
-
-@lru_cache(maxsize=16)
-def render_base_image(name: str, fmt: str) -> bytes:
-    """A small real image with shapes and the name drawn on it, identical for the same name."""
-    from PIL import Image, ImageDraw, ImageFont  # imported lazily: only the host needs Pillow
-
-    rng = random.Random(_seed("base", name))
-    width, height = BASE_IMAGE_SIZE
-    background = tuple(rng.randrange(160, 256) for _ in range(3))
-    image = Image.new("RGB", BASE_IMAGE_SIZE, background)
-    draw = ImageDraw.Draw(image)
-    for _ in range(6):
-        x0, y0 = rng.randrange(0, width - 40), rng.randrange(0, height - 40)
-        box = (x0, y0, x0 + rng.randrange(20, 120), y0 + rng.randrange(20, 90))
-        colour = tuple(rng.randrange(0, 200) for _ in range(3))
-        if rng.random() < 0.5:
-            draw.rectangle(box, fill=colour)
-        else:
-            draw.ellipse(box, outline=colour, width=3)
-    font = ImageFont.load_default()
-    draw.text((10, 10), name[-48:], fill=(0, 0, 0), font=font)
-    draw.text((10, height - 24), "local image host", fill=(30, 30, 30), font=font)
-    out = io.BytesIO()
-    image.save(out, _FORMATS[fmt][2])
-    return out.getvalue()
-
-
-def _split_evenly(total: int, max_part: int) -> list[int]:
-    """Split `total` into as few near-equal parts as possible, each at most `max_part`."""
-    count = -(-total // max_part)
-    base, extra = divmod(total, count)
-    return [base + 1 if i < extra else base for i in range(count)]
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """Where the padding goes in a base image and how it is framed; fixes the exact size."""
-
-    insert_at: int  # offset in the base image where padding segments are inserted
-    segment_data_sizes: tuple[int, ...]  # payload bytes of each padding chunk/segment
-    overhead: int  # framing bytes per segment
-    size: int  # total file size
-
-
-def _plan_layout(base: bytes, fmt: str, requested: int) -> _Layout:
-    if fmt == "png":
-        # Pillow writes IEND last; padding chunks go right before it.
-        assert base[-8:-4] == b"IEND", "unexpected PNG layout"
-        insert_at, overhead, max_data = len(base) - PNG_CHUNK_OVERHEAD, PNG_CHUNK_OVERHEAD, None
-    else:
-        # After SOI, and after the APP0 (JFIF) segment when present, so JFIF readers stay happy.
-        insert_at = 2
-        if base[2:4] == b"\xff\xe0":
-            insert_at = 4 + struct.unpack(">H", base[4:6])[0]
-        overhead, max_data = JPEG_COM_OVERHEAD, JPEG_COM_MAX_DATA
-    deficit = requested - len(base)
-    if deficit <= 0:
-        return _Layout(insert_at, (), overhead, len(base))
-    deficit = max(deficit, overhead)  # a segment cannot be smaller than its framing
-    if max_data is None:
-        max_data = PNG_PAD_CHUNK_MAX
-    sizes = [s - overhead for s in _split_evenly(deficit, max_data + overhead)]
-    return _Layout(insert_at, tuple(sizes), overhead, len(base) + deficit)
-
-
-def _filler(rng: random.Random, size: int) -> Iterator[bytes]:
-    while size > 0:
-        piece = rng.randbytes(min(size, PIECE_SIZE))
-        size -= len(piece)
-        yield piece
-
-
-def _coalesce(parts: Iterator[bytes]) -> Iterator[bytes]:
-    """Re-block small framing pieces and filler into ~64 KiB writes."""
-    buffer = bytearray()
-    for part in parts:
-        if not buffer and len(part) >= PIECE_SIZE:
-            yield part
-            continue
-        buffer += part
-        if len(buffer) >= PIECE_SIZE:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
-
-
-@dataclass
-class HostedImage:
-    """One registered image. The bytes are never stored: `iter_bytes()` regenerates them."""
-
-    name: str
-    fmt: str  # "png" or "jpg"
-    requested_size: int
-    layout: _Layout
-    seed: int
-    last_modified: float
-    ttl_seconds: float
-    _crc64: int | None = field(default=None, repr=False)
-
-    @property
-    def key(self) -> str:
-        return f"{self.name}.{self.extension}"
-
-    @property
-    def extension(self) -> str:
-        return _FORMATS[self.fmt][0]
-
-    @property
-    def content_type(self) -> str:
-        return _FORMATS[self.fmt][1]
-
-    @property
-    def size(self) -> int:
-        return self.layout.size
-
-    @property
-    def etag(self) -> str:
-        return hashlib.md5(f"{self.key}:{self.size}:{self.seed}".encode()).hexdigest().upper()
-
-    def iter_bytes(self) -> Iterator[bytes]:
-        return _coalesce(self._iter_parts())
-
-    def _iter_parts(self) -> Iterator[bytes]:
-        base = render_base_image(self.name, self.fmt)
-        rng = random.Random(self.seed)
-        yield base[: self.layout.insert_at]
-        for data_size in self.layout.segment_data_sizes:
-            if self.fmt == "png":
-                yield struct.pack(">I", data_size) + PNG_PAD_CHUNK_TYPE
-                crc = zlib.crc32(PNG_PAD_CHUNK_TYPE)
-                for piece in _filler(rng, data_size):
-                    crc = zlib.crc32(piece, crc)
-                    yield piece
-                yield struct.pack(">I", crc)
-            else:
-                yield b"\xff\xfe" + struct.pack(">H", data_size + 2)
-                yield from _filler(rng, data_size)
-        yield base[self.layout.insert_at :]
-
-    def crc64(self) -> int:
-        """CRC-64/ECMA as OSS reports it, computed by streaming once and cached."""
-        if self._crc64 is None:
-            import oss2  # lazily: a heavy import only needed for the checksum
-
-            crc = oss2.utils.Crc64(0)
-            for piece in self.iter_bytes():
-                crc.update(piece)
-            self._crc64 = int(crc.crc)
-        return self._crc64
-
-
-# ---- faults --------------------------------------------------------------------------------------
 @dataclass
 class Fault:
     """One injected fault: `kind` with an optional argument, for matching names, `remaining` times
@@ -293,6 +124,36 @@ _ERROR_CODES = {
 }
 
 
+@dataclass(frozen=True)
+class _Framing:
+    """How an image answer is framed once the faults that tamper with it are applied."""
+
+    crc: int
+    announced: int  # the length the body is said to have
+    body_limit: int  # the bytes actually sent
+    length_header: str
+
+    @property
+    def odd_length_header(self) -> bool:
+        return self.length_header != str(self.announced)
+
+    @classmethod
+    def of(cls, image: HostedImage, outcome: Fault | None) -> _Framing:
+        kind, arg = (outcome.kind, outcome.arg) if outcome is not None else (None, None)
+        crc = image.crc64()
+        announced, body_limit = image.size, image.size
+        if kind == "truncate":
+            body_limit = min(int(arg or 0), image.size)
+        elif kind == "wrong-length":
+            announced = int(arg or 0)
+            body_limit = min(announced, image.size)
+        elif kind == "bad-crc":
+            crc ^= 0xFFFF
+        # `length-header`: any text, e.g. '²' (a digit to str.isdigit only)
+        length_header = str(arg) if kind == "length-header" else str(announced)
+        return cls(crc, announced, body_limit, length_header)
+
+
 class ImageHostHandler(EmulatorRequestHandler):
     emulator: ClassVar[ImageHost]
 
@@ -337,15 +198,9 @@ class ImageHostHandler(EmulatorRequestHandler):
         host.shape.first_byte_delay()
         if faults.ttfb_seconds:
             time.sleep(faults.ttfb_seconds)
-        if outcome is not None:
-            if outcome.kind == "redirect":
-                assert outcome.arg is not None
-                self.send_bytes(302, b"", {"Location": outcome.arg})
-                return 302
-            if outcome.kind in ("403", "404", "http"):
-                status = int(outcome.arg or 500) if outcome.kind == "http" else int(outcome.kind)
-                code = _ERROR_CODES.get(status, "InternalError")
-                return self._send_error(status, code, "Injected fault.")
+        status = self._injected_answer(outcome)
+        if status is not None:
+            return status
 
         problem = host._check_signature(key, query)
         if problem is not None:
@@ -355,41 +210,47 @@ class ImageHostHandler(EmulatorRequestHandler):
         if image is None:
             return self._send_error(404, "NoSuchKey", "The specified key does not exist.")
 
-        crc = image.crc64()
-        announced, body_limit = image.size, image.size
-        if outcome is not None and outcome.kind == "truncate":
-            body_limit = min(int(outcome.arg or 0), image.size)
-        elif outcome is not None and outcome.kind == "wrong-length":
-            announced = int(outcome.arg or 0)
-            body_limit = min(announced, image.size)
-        elif outcome is not None and outcome.kind == "bad-crc":
-            crc ^= 0xFFFF
-        length_header = str(announced)
-        if outcome is not None and outcome.kind == "length-header":
-            length_header = str(outcome.arg)  # any text, e.g. '²' (a digit to str.isdigit only)
+        framing = _Framing.of(image, outcome)
+        self._send_image_headers(image, framing)
+        if self.command == "HEAD":
+            return 200
+        sent = self._stream(image.iter_bytes(), framing.body_limit, faults.slow_bytes_per_second)
+        rec.info["bytes_sent"] = sent
+        if sent != framing.announced or framing.odd_length_header:
+            # The body no longer matches its framing (or the framing cannot be read): drop the connection like a broken upstream.
+            self.close_connection = True
+        return 200
+
+    def _injected_answer(self, outcome: Fault | None) -> int | None:
+        """Send an injected redirect or error status and return it; None for any other fault."""
+        if outcome is None:
+            return None
+        if outcome.kind == "redirect":
+            assert outcome.arg is not None
+            self.send_bytes(302, b"", {"Location": outcome.arg})
+            return 302
+        if outcome.kind in ("403", "404", "http"):
+            status = int(outcome.arg or 500) if outcome.kind == "http" else int(outcome.kind)
+            code = _ERROR_CODES.get(status, "InternalError")
+            return self._send_error(status, code, "Injected fault.")
+        return None
+
+    def _send_image_headers(self, image: HostedImage, framing: _Framing) -> None:
         self.send_response(200)
         for header, value in {
             "Content-Type": image.content_type,
-            "Content-Length": length_header,
+            "Content-Length": framing.length_header,
             "ETag": f'"{image.etag}"',
             "Last-Modified": formatdate(image.last_modified, usegmt=True),
             "Accept-Ranges": "bytes",
             "x-oss-request-id": _request_id(),
             "x-oss-object-type": "Normal",
-            **({"Connection": "close"} if length_header != str(announced) else {}),
+            **({"Connection": "close"} if framing.odd_length_header else {}),
         }.items():
             self.send_header(header, value)
-        if host.send_crc64:
-            self.send_header("x-oss-hash-crc64ecma", str(crc))
+        if self.emulator.send_crc64:
+            self.send_header("x-oss-hash-crc64ecma", str(framing.crc))
         self.end_headers()
-        if self.command == "HEAD":
-            return 200
-        sent = self._stream(image.iter_bytes(), body_limit, faults.slow_bytes_per_second)
-        rec.info["bytes_sent"] = sent
-        if sent != announced or length_header != str(announced):
-            # The body no longer matches its framing (or the framing cannot be read): drop the connection like a broken upstream.
-            self.close_connection = True
-        return 200
 
     def _stream(self, pieces: Iterator[bytes], limit: int, slow_bytes_per_second: float) -> int:
         rates = [
@@ -476,19 +337,19 @@ class ImageHost(Emulator):
         """Register an image of `size_bytes` (exact unless below the base image size, or within a
         few bytes of it) and return its signed URL, valid for `ttl_seconds` of clock time."""
         fmt = fmt.lower()
-        if fmt not in _FORMATS:
+        if fmt not in FORMATS:
             raise ValueError(f"unsupported image format {fmt!r}")
         name = name.strip("/")
         if not name:
             raise ValueError("image name must not be empty")
-        fmt = _FORMATS[fmt][0] if fmt == "jpeg" else fmt
+        fmt = FORMATS[fmt][0] if fmt == "jpeg" else fmt
         base = render_base_image(name, fmt)
         image = HostedImage(
             name=name,
             fmt=fmt,
             requested_size=size_bytes,
-            layout=_plan_layout(base, fmt, size_bytes),
-            seed=_seed("filler", name, fmt, str(size_bytes)),
+            layout=plan_layout(base, fmt, size_bytes),
+            seed=name_seed("filler", name, fmt, str(size_bytes)),
             last_modified=self.clock.now(),
             ttl_seconds=ttl_seconds,
         )
@@ -511,7 +372,7 @@ class ImageHost(Emulator):
         """A signed URL for `name` (a registered image, or any name with `fmt` for 404 tests),
         expiring at `expires_at` (clock time; default now + the image's ttl or one hour)."""
         image = self._by_name.get(name)
-        ext = image.extension if image else _FORMATS[fmt.lower()][0]
+        ext = image.extension if image else FORMATS[fmt.lower()][0]
         if expires_at is None:
             expires_at = self.clock.now() + (image.ttl_seconds if image else 3600)
         key = f"{name}.{ext}"

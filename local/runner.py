@@ -17,17 +17,12 @@ function's log output of each call.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import queue
 import random
-import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,15 +30,52 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
-
-import yaml
+from typing import Any
 
 from local.credentials import IssuedCredentials
-from local.fc_worker import END_MARKER, read_frame, write_frame
+from local.fc_worker import END_MARKER
+from local.runner_events import (
+    ASYNC_RETRY_FIRST_INTERVAL_S,
+    ASYNC_RETRY_MAX_INTERVAL_S,
+    BACKOFF_INTERVAL_S,
+    BACKOFF_RETRIES,
+    EXPONENTIAL_DECAY_MAX_INTERVAL_S,
+    EXPONENTIAL_DECAY_RETRIES,
+    async_retry_interval,
+    build_mns_event,
+    build_timer_event,
+    decode_payload,
+    destination_name,
+    event_bytes,
+    mns_retry_intervals,
+)
+from local.runner_instance import WarmInstance
+from local.runner_spec import AsyncInvokeSpec, FunctionSpec, TriggerSpec, resolve_placeholders
+
+__all__ = [
+    "ASYNC_RETRY_FIRST_INTERVAL_S",
+    "ASYNC_RETRY_MAX_INTERVAL_S",
+    "BACKOFF_INTERVAL_S",
+    "BACKOFF_RETRIES",
+    "EXPONENTIAL_DECAY_MAX_INTERVAL_S",
+    "EXPONENTIAL_DECAY_RETRIES",
+    "AsyncInvokeSpec",
+    "AsyncOutcome",
+    "FunctionRunner",
+    "FunctionSpec",
+    "InvocationResult",
+    "MnsDelivery",
+    "TriggerSpec",
+    "async_retry_interval",
+    "build_mns_event",
+    "build_timer_event",
+    "destination_name",
+    "mns_retry_intervals",
+    "resolve_placeholders",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
@@ -60,178 +92,6 @@ MNS_INVOCATION_MODES = ("sync", "async")
 WORKER_SCRIPT = Path(__file__).resolve().with_name("fc_worker.py")
 _CONTEXT_CREDENTIAL_STYLES = ("python3.10", "both")
 _ENV_CREDENTIAL_STYLES = ("python3.12", "both")
-
-# MNS topic trigger retry strategies (fc-facts.md).
-BACKOFF_RETRIES = 3
-BACKOFF_INTERVAL_S = (10.0, 20.0)
-EXPONENTIAL_DECAY_RETRIES = 176
-EXPONENTIAL_DECAY_MAX_INTERVAL_S = 512.0
-# FC does not document its async retry schedule precisely; an exponential backoff from 1 s
-# (capped at 5 minutes) is close enough to exercise the function's retry handling.
-ASYNC_RETRY_FIRST_INTERVAL_S = 1.0
-ASYNC_RETRY_MAX_INTERVAL_S = 300.0
-
-# --- template.yml -------------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(
-    r"\$\{\s*(?:vars\.(?P<var>[\w-]+)|env\(\s*['\"]?(?P<env>\w+)['\"]?\s*\)|env\.(?P<envdot>\w+))\s*\}"
-)
-
-
-def resolve_placeholders(value: Any, variables: dict[str, Any]) -> Any:
-    """Resolve Serverless Devs `${vars.x}`, `${env(X)}` and `${env.X}`; leave anything else (for
-    example `${config('AccountID')}`) verbatim, since only the deploy tool can know it."""
-    if isinstance(value, dict):
-        return {key: resolve_placeholders(item, variables) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_placeholders(item, variables) for item in value]
-    if not isinstance(value, str):
-        return value
-
-    def lookup(match: re.Match[str]) -> Any:
-        if match["var"] is not None:
-            return variables.get(match["var"], match[0])
-        return os.environ.get(match["env"] or match["envdot"], match[0])
-
-    whole = _PLACEHOLDER.fullmatch(value)
-    if whole:  # keep a non-string variable's type when it is the whole value
-        return lookup(whole)
-    return _PLACEHOLDER.sub(lambda m: str(lookup(m)), value)
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    name: str
-    type: str
-    config: dict[str, Any]
-    source_arn: str | None = None
-    invocation_role: str | None = None
-
-    @property
-    def payload(self) -> str:
-        return str(self.config.get("payload") or "")
-
-    @property
-    def cron_expression(self) -> str | None:
-        return self.config.get("cronExpression")
-
-    @property
-    def notify_content_format(self) -> str:
-        return str(self.config.get("notifyContentFormat", "JSON"))
-
-    @property
-    def notify_strategy(self) -> str:
-        return str(self.config.get("notifyStrategy", "BACKOFF_RETRY"))
-
-    @property
-    def filter_tag(self) -> str | None:
-        return self.config.get("filterTag") or None
-
-    @property
-    def topic_name(self) -> str | None:
-        match = re.search(r"/topics/([^/]+)", self.source_arn or "")
-        return match[1] if match else None
-
-
-@dataclass(frozen=True)
-class AsyncInvokeSpec:
-    max_retry_attempts: int = 3
-    max_event_age_s: float = 18000.0  # the fc3 schema's default
-    on_success: str | None = None
-    on_failure: str | None = None
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    name: str
-    handler: str
-    runtime: str
-    memory_size: int = 512
-    cpu: float | None = None  # vCPU; None: fc3's default for the memory size
-    timeout: int = 3
-    instance_concurrency: int = 1
-    region: str = "cn-hangzhou"
-    role: str | None = None
-    description: str = ""
-    environment: dict[str, str] = field(default_factory=dict)
-    triggers: tuple[TriggerSpec, ...] = ()
-    async_config: AsyncInvokeSpec = field(default_factory=AsyncInvokeSpec)
-    code_path: Path | None = None
-    initializer: str | None = None  # instanceLifecycleConfig.initializer.handler
-    initializer_timeout: int = 3
-
-    @classmethod
-    def from_template(
-        cls, path: str | Path = "template.yml", resource: str | None = None
-    ) -> FunctionSpec:
-        """Read one fc3 resource of a Serverless Devs 3 template (the only one, or `resource`)."""
-        template_path = Path(path)
-        document = yaml.safe_load(template_path.read_text(encoding="utf-8")) or {}
-        resources = {
-            key: value
-            for key, value in (document.get("resources") or {}).items()
-            if isinstance(value, dict) and value.get("component") == "fc3"
-        }
-        if resource is None:
-            if len(resources) != 1:
-                raise ValueError(f"{path}: name one of the fc3 resources {sorted(resources)}")
-            resource = next(iter(resources))
-        if resource not in resources:
-            raise ValueError(f"{path}: no fc3 resource {resource!r} (have {sorted(resources)})")
-        variables = document.get("vars") or {}
-        props = resolve_placeholders(resources[resource].get("props") or {}, variables)
-        return cls.from_props(props, base_dir=template_path.resolve().parent)
-
-    @classmethod
-    def from_props(cls, props: dict[str, Any], *, base_dir: Path | None = None) -> FunctionSpec:
-        async_props = props.get("asyncInvokeConfig") or {}
-        destinations = async_props.get("destinationConfig") or {}
-        code = props.get("code")
-        code_src = code.get("src") if isinstance(code, dict) else code
-        initializer = (props.get("instanceLifecycleConfig") or {}).get("initializer") or {}
-        return cls(
-            name=str(props["functionName"]),
-            handler=str(props.get("handler", "index.handler")),
-            runtime=str(props["runtime"]),
-            memory_size=int(props.get("memorySize", 512)),
-            cpu=float(props["cpu"]) if props.get("cpu") is not None else None,
-            timeout=int(props.get("timeout", 3)),
-            instance_concurrency=int(props.get("instanceConcurrency", 1)),
-            region=str(props.get("region", "cn-hangzhou")),
-            role=props.get("role"),
-            description=str(props.get("description", "")),
-            environment={
-                str(key): str(value)
-                for key, value in (props.get("environmentVariables") or {}).items()
-            },
-            triggers=tuple(
-                TriggerSpec(
-                    name=str(trigger["triggerName"]),
-                    type=str(trigger["triggerType"]),
-                    config=dict(trigger.get("triggerConfig") or {}),
-                    source_arn=trigger.get("sourceArn"),
-                    invocation_role=trigger.get("invocationRole"),
-                )
-                for trigger in props.get("triggers") or []
-            ),
-            async_config=AsyncInvokeSpec(
-                max_retry_attempts=int(async_props.get("maxAsyncRetryAttempts", 3)),
-                max_event_age_s=float(async_props.get("maxAsyncEventAgeInSeconds", 18000)),
-                on_success=(destinations.get("onSuccess") or {}).get("destination"),
-                on_failure=(destinations.get("onFailure") or {}).get("destination"),
-            ),
-            code_path=(base_dir or Path(".")) / code_src if isinstance(code_src, str) else None,
-            initializer=initializer.get("handler") or None,
-            initializer_timeout=int(initializer.get("timeout", 3)),
-        )
-
-    def trigger(self, name: str | None, trigger_type: str) -> TriggerSpec:
-        """The trigger called `name`, or the first one of `trigger_type`."""
-        for trigger in self.triggers:
-            if trigger.type == trigger_type and (name is None or trigger.name == name):
-                return trigger
-        raise LookupError(f"function {self.name!r} has no {trigger_type} trigger {name or ''}")
-
 
 # --- results --------------------------------------------------------------------------------------
 
@@ -272,213 +132,6 @@ class MnsDelivery:
     filtered: bool = False  # the trigger's filterTag did not match: never delivered
     mode: str = "sync"  # MNS_INVOCATION_MODES
     async_outcome: AsyncOutcome | None = None  # "async": FC's retries and destination
-
-
-# --- events ---------------------------------------------------------------------------------------
-
-
-def build_mns_event(
-    notify_content_format: str,
-    body: str,
-    attributes: dict[str, str] | None = None,
-    *,
-    topic_owner: str,
-    topic_name: str,
-    subscription_name: str,
-    message_id: str | None = None,
-    publish_time_ms: int | None = None,
-) -> bytes:
-    """The event an MNS topic trigger hands to the function (see fc3-event-templates/)."""
-    if notify_content_format == "STREAM":
-        if not attributes:
-            return body.encode()
-        # MNS carries user attributes as one "Extend" attribute holding their JSON.
-        extend = json.dumps(attributes, separators=(",", ":"), ensure_ascii=False)
-        return json.dumps({"body": body, "attrs": {"Extend": extend}}).encode()
-    if notify_content_format != "JSON":
-        raise ValueError(f"unknown notifyContentFormat {notify_content_format!r}")
-    standard = {
-        "TopicOwner": topic_owner,
-        "Message": body,
-        "Subscriber": topic_owner,
-        "PublishTime": publish_time_ms if publish_time_ms is not None else int(time.time() * 1000),
-        "SubscriptionName": subscription_name,
-        "MessageMD5": hashlib.md5(body.encode()).hexdigest().upper(),
-        "TopicName": topic_name,
-        "MessageId": message_id or uuid.uuid4().hex.upper(),
-    }
-    return json.dumps({**(attributes or {}), **standard}).encode()
-
-
-def build_timer_event(trigger_name: str, payload: str, trigger_time: datetime) -> bytes:
-    if trigger_time.tzinfo is None:  # FC's cron runs in UTC
-        trigger_time = trigger_time.replace(tzinfo=timezone.utc)
-    stamp = trigger_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return json.dumps(
-        {"triggerTime": stamp, "triggerName": trigger_name, "payload": payload}
-    ).encode()
-
-
-def mns_retry_intervals(
-    strategy: str, rng: random.Random, max_retries: int | None = None
-) -> list[float]:
-    if strategy == "BACKOFF_RETRY":
-        intervals = [rng.uniform(*BACKOFF_INTERVAL_S) for _ in range(BACKOFF_RETRIES)]
-    elif strategy == "EXPONENTIAL_DECAY_RETRY":
-        intervals = [
-            min(2.0**attempt, EXPONENTIAL_DECAY_MAX_INTERVAL_S)
-            for attempt in range(EXPONENTIAL_DECAY_RETRIES)
-        ]
-    else:
-        raise ValueError(f"unknown notifyStrategy {strategy!r}")
-    return intervals if max_retries is None else intervals[:max_retries]
-
-
-def async_retry_interval(retry_number: int) -> float:
-    """Wait before async retry `retry_number` (1-based)."""
-    return min(ASYNC_RETRY_FIRST_INTERVAL_S * 2 ** (retry_number - 1), ASYNC_RETRY_MAX_INTERVAL_S)
-
-
-def destination_name(arn: str) -> str:
-    """Local directory name for a destination ARN: the MNS queue/topic or function name."""
-    match = re.search(r"/(?:queues|topics)/([^/]+)", arn) or re.search(r"functions/([^/]+)", arn)
-    name = match[1] if match else arn.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-    return re.sub(r"[^\w.-]", "_", name) or "destination"
-
-
-def _event_bytes(event: bytes | str | dict[str, Any]) -> bytes:
-    if isinstance(event, bytes):
-        return event
-    if isinstance(event, str):
-        return event.encode()
-    return json.dumps(event).encode()
-
-
-def _decode_payload(payload: bytes) -> Any:
-    try:
-        text = payload.decode()
-    except UnicodeDecodeError:
-        return payload
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-# --- the instance process ------------------------------------------------------------------------
-
-
-class _Instance:
-    """One worker process and the threads that drain its protocol pipe and its log stream."""
-
-    def __init__(
-        self,
-        argv: list[str],
-        cwd: Path,
-        env: dict[str, str],
-        log_sink: Callable[[str], None] | None,
-    ) -> None:
-        self.process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # so a kill takes the handler's own children with it
-        )
-        self.pid = self.process.pid
-        self.ready: dict[str, Any] | None = None
-        self._frames: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self._log_lines: list[str] = []
-        self._log_closed = False
-        self._log_cond = threading.Condition()
-        self._log_sink = log_sink
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self._threads = [
-            threading.Thread(target=self._pump_frames, args=(self.process.stdout,), daemon=True),
-            threading.Thread(target=self._pump_logs, args=(self.process.stderr,), daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _pump_frames(self, stream: IO[bytes]) -> None:
-        while True:
-            try:
-                frame = read_frame(stream)
-            except (OSError, ValueError):
-                frame = None
-            self._frames.put(frame)
-            if frame is None:
-                return
-
-    def _pump_logs(self, stream: IO[bytes]) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace")
-            with self._log_cond:
-                self._log_lines.append(line)
-                self._log_cond.notify_all()
-            if self._log_sink:
-                self._log_sink(line)
-        with self._log_cond:
-            self._log_closed = True
-            self._log_cond.notify_all()
-
-    def log_mark(self) -> int:
-        with self._log_cond:
-            return len(self._log_lines)
-
-    def logs_since(self, mark: int, until_line: str | None = None, wait_s: float = 2.0) -> str:
-        """Log lines from `mark`, after waiting (briefly) for `until_line` or the stream's end."""
-
-        def arrived() -> bool:
-            if self._log_closed:
-                return True
-            return until_line is not None and any(
-                line.rstrip("\n") == until_line for line in self._log_lines[mark:]
-            )
-
-        with self._log_cond:
-            self._log_cond.wait_for(arrived, timeout=wait_s)
-            return "".join(self._log_lines[mark:])
-
-    def next_frame(self, timeout_s: float) -> dict[str, Any] | None:
-        """Raises queue.Empty when nothing arrives in time; None when the process went away."""
-        return self._frames.get(timeout=max(timeout_s, 0.0))
-
-    def send(self, frame: dict[str, Any]) -> bool:
-        try:
-            assert self.process.stdin is not None
-            write_frame(self.process.stdin, frame)
-            return True
-        except (OSError, ValueError):
-            return False
-
-    def kill(self) -> None:
-        """SIGKILL, like FC at the timeout: no cleanup code of the handler runs."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        self._reap(wait_s=5.0)
-
-    def close(self, grace_s: float = 2.0) -> None:
-        if self.process.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.process.stdin.close()  # the worker exits at end of input
-        try:
-            self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return
-        self._reap(wait_s=grace_s)
-
-    def _reap(self, wait_s: float) -> None:
-        self.process.wait(timeout=wait_s)
-        for thread in self._threads:
-            thread.join(timeout=wait_s)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
 
 
 # --- the runner -----------------------------------------------------------------------------------
@@ -537,7 +190,7 @@ class FunctionRunner:
         self._credentials = credentials
         self._log_sink = log_sink
         self._rng = rng or random.Random()
-        self._instance: _Instance | None = None
+        self._instance: WarmInstance | None = None
         self._lock = threading.Lock()
 
     # -- lifecycle --
@@ -595,7 +248,7 @@ class FunctionRunner:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def _spawn(self) -> _Instance:
+    def _spawn(self) -> WarmInstance:
         if self.isolated:  # -I -S: no PYTHON* variables, no site-packages, no script directory
             argv = [self.python, "-I", "-S", str(WORKER_SCRIPT)]
         else:
@@ -603,7 +256,7 @@ class FunctionRunner:
         argv += ["--code-dir", str(self.code_dir), "--handler", self.spec.handler]
         if self.spec.initializer:
             argv += ["--initializer", self.spec.initializer]
-        return _Instance(argv, self.code_dir, self._instance_env(), self._log_sink)
+        return WarmInstance(argv, self.code_dir, self._instance_env(), self._log_sink)
 
     def _discard_instance(self, kill: bool) -> None:
         if self._instance is not None:
@@ -616,7 +269,7 @@ class FunctionRunner:
     # -- synchronous invocation --
 
     def invoke(self, event: bytes | str | dict[str, Any]) -> InvocationResult:
-        return self._invoke(_event_bytes(event))
+        return self._invoke(event_bytes(event))
 
     def _invoke_frame(self, request_id: str, event: bytes | None) -> dict[str, Any]:
         """An invoke frame, or (event None) the initialize frame of a new instance."""
@@ -745,7 +398,7 @@ class FunctionRunner:
             return InvocationResult(
                 request_id=request_id,
                 ok=bool(reply["ok"]),
-                result=_decode_payload(base64.b64decode(reply["payload"])) if reply["ok"] else None,
+                result=decode_payload(base64.b64decode(reply["payload"])) if reply["ok"] else None,
                 error=None if reply["ok"] else reply["error"],
                 timed_out=False,
                 duration_s=time.monotonic() - started,
@@ -759,7 +412,7 @@ class FunctionRunner:
 
     def invoke_async(self, event: bytes | str | dict[str, Any]) -> AsyncOutcome:
         """Invoke, retry function errors up to maxAsyncRetryAttempts, then go to a destination."""
-        payload = _event_bytes(event)
+        payload = event_bytes(event)
         config = self.spec.async_config
         request_id = str(uuid.uuid4())  # one async request, however many attempts
         attempts: list[InvocationResult] = []

@@ -26,7 +26,6 @@ from local.clock import Clock
 from local.credentials import CredentialStore, IssuedCredentials
 
 UUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @dataclass
@@ -40,18 +39,6 @@ class RecordingImageHost:
     ) -> str:
         self.calls.append((name, size_bytes, fmt, ttl_seconds))
         return f"http://127.0.0.1:9/img/{name}?Expires=1&Signature=sig"
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The tea transport honours proxy variables and ignores NO_PROXY.
-    for name in PROXY_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

@@ -23,16 +23,10 @@ from PIL import Image
 from local.clock import Clock
 from local.httpserver import NetworkShape
 from local.image_host import ImageHost
+from tests.local.conftest import PROXY_VARS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 MiB = 1024 * 1024
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="module")

@@ -148,13 +148,17 @@ class OpenImage:
 
     def chunks(self) -> Iterator[bytes]:
         """Yield the body; raise a classified error on truncation, oversize or the deadline."""
+        from http.client import HTTPException
+
         from urllib3.exceptions import HTTPError as Urllib3Error
 
         received = 0
         shown = strip_query(self.url)
+        read1 = _socket_reader(self._response)
+        transport_errors = (Urllib3Error, HTTPException, OSError)
         try:
             while True:
-                chunk = self._read_block(shown, Urllib3Error)
+                chunk = self._read_block(shown, read1, transport_errors)
                 if not chunk:
                     break
                 received += len(chunk)
@@ -163,17 +167,18 @@ class OpenImage:
                         Source.IMAGE, "TooLarge", f"{shown} exceeds {self._max_bytes} bytes"
                     )
                 yield chunk
-            self._complete = True
             if self.content_length is not None and received != self.content_length:
                 raise CollectorError(
                     Source.IMAGE,
                     "Truncated",
                     f"{shown}: got {received} of {self.content_length} bytes",
                 )
+            _end_of_body(self._response)
+            self._complete = True  # read to its end and whole: the connection may be reused
         finally:
             self.close()
 
-    def _read_block(self, shown: str | None, transport_errors: Any) -> bytes:
+    def _read_block(self, shown: str | None, read1: Any, transport_errors: Any) -> bytes:
         """Up to CHUNK_BYTES of the body (b"" at its end), gathered from socket reads. read1 brings
         what one socket read has (~64 KiB), so a trickling body cannot hold us past the deadline,
         checked between reads; gathering them makes everything downstream (the SDK's layers, the
@@ -186,8 +191,8 @@ class OpenImage:
             if self._deadline.expired():
                 raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"downloading {shown}")
             try:
-                piece = self._response.read1(CHUNK_BYTES - size)
-            except (transport_errors, OSError) as exc:
+                piece = read1(CHUNK_BYTES - size)
+            except transport_errors as exc:
                 raise _transport_error(exc, shown) from None
             if not piece:
                 break
@@ -199,6 +204,31 @@ class OpenImage:
 
     def close(self) -> None:
         _discard(self._response, reusable=self._complete)
+
+
+def _socket_reader(response: Any) -> Any:
+    """The cheapest read1 for this response's body. urllib3 (preload_content and decode_content
+    off) adds only bookkeeping to http.client's read1: a context manager and four Python calls per
+    socket read. So read the http.client response under it directly when it is there and nothing
+    was read through urllib3 yet. http.client still frames the body (Content-Length or chunked,
+    never past its end) and answers b"" at its end, early if the body is short (`chunks` checks
+    the length itself) or raises IncompleteRead (chunked); `_end_of_body` closes it."""
+    import http.client
+
+    raw = getattr(response, "_fp", None)
+    if isinstance(raw, http.client.HTTPResponse) and not getattr(response, "_fp_bytes_read", 1):
+        return raw.read1
+    return response.read1
+
+
+def _end_of_body(response: Any) -> None:
+    """Mark http.client's response done once its body was read whole, as urllib3's own read1 does:
+    up to CPython 3.12 http.client's read1 leaves it open at the end of the body
+    (python/cpython#113199), and a connection whose last response is open cannot send the next
+    request (ResponseNotReady)."""
+    raw = getattr(response, "_fp", None)
+    if raw is not None and not getattr(raw, "closed", True):
+        raw.close()
 
 
 def _discard(response: Any, *, reusable: bool) -> None:

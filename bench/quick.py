@@ -67,6 +67,18 @@ QUICK_CHECKS: list[Callable[[], list[QuickFigure]]] = [
 ]
 
 
+def _measure(
+    check: Callable[[], list[QuickFigure]], recorded: dict[str, float]
+) -> list[QuickFigure]:
+    """The check's figures; a check showing a regression is measured once more and each figure's
+    lower value kept: a neighbour on a shared box only ever adds CPU, a real regression repeats."""
+    figures = check()
+    if all(f.value <= recorded.get(f.key, f.value) * TOLERANCE for f in figures):
+        return figures
+    again = {f.key: f for f in check()}
+    return [min(f, again.get(f.key, f), key=lambda x: x.value) for f in figures]
+
+
 def run(*, record: bool = False) -> int:
     recorded: dict[str, float] = {}
     if BASELINE.exists():
@@ -74,7 +86,7 @@ def run(*, record: bool = False) -> int:
     measured: list[QuickFigure] = []
     failures = 0
     for check in QUICK_CHECKS:
-        for figure in check():
+        for figure in _measure(check, recorded):
             measured.append(figure)
             base = recorded.get(figure.key)
             if base is None:

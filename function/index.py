@@ -1,4 +1,5 @@
-"""Function Compute entry point: decode the event, build the collector, run it, encode the answer.
+"""Function Compute entry point: decode the event, build the invocation's use cases (wiring.py),
+hand them the event, encode the answer.
 
 `initialize` is the FC initializer (template.yml `instanceLifecycleConfig.initializer`): once per
 instance, before its first invocation, it validates the configuration and imports the SDKs, so the
@@ -56,9 +57,9 @@ def handler(event: Any, context: Any) -> str:
     started = time.monotonic()
     config = _checked_config()
     _warm_up(config, context)
-    from collector.wiring import build_collector
+    from collector.wiring import build_invocation
 
-    collector = build_collector(config, context, started=started)
+    collector = build_invocation(config, context, started=started)
     try:
         trigger = parse_trigger_event(
             event, max_tasks=config.max_tasks_per_event, state_prefix=config.state_prefix

@@ -21,7 +21,8 @@ from typing import Any
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, ManifestStore, PendingRegistry, iso
+from collector.records import iso
+from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
 from ops.progress import NoProgress, Progress
 
 

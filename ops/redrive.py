@@ -21,7 +21,8 @@ from typing import Any
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, PendingRecord, PendingRegistry, parse_iso
+from collector.records import PendingRecord, parse_iso
+from collector.state import DeadLetterStore, PendingRegistry
 from ops.progress import NoProgress, Progress
 from ops.status import fetch_all
 

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, ManifestStore, PendingRecord, PendingRegistry, iso
+from collector.records import PendingRecord, iso
+from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
 from ops.progress import NoProgress, Progress
 
 FETCH_CONCURRENCY = 16

@@ -21,8 +21,9 @@ from collector.config import prefix_problem
 from collector.errors import CollectorError, ObjectAlreadyExists, Source
 from collector.layout import KeyLayout
 from collector.models import task_id_problem
+from collector.records import PendingRecord, iso
 from collector.redaction import redact, strip_query
-from collector.state import PendingRecord, PendingRegistry, iso
+from collector.state import PendingRegistry
 from ops.settings import OpsSettings
 
 MAX_IMAGES_PER_REQUEST = 20

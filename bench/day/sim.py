@@ -35,6 +35,7 @@ from collector.budget import QUOTA_JITTER_MARGIN_SECONDS, Backoff
 from collector.config import CollectorConfig
 from collector.fanout import capacity, max_shards_for, plan_shards, shard_of, shard_qps
 from collector.models import SweepOptions
+from collector.records import PendingRecord
 from collector.scheduling import (
     deferred_first_check,
     keep_waiting,
@@ -44,7 +45,6 @@ from collector.scheduling import (
     sweep_order,
     wait_budget,
 )
-from collector.state import PendingRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULT_RETENTION_SECONDS = 3600.0

@@ -11,7 +11,7 @@ from typing import Any
 
 from collector.business_codes import business_code, code_text, describe
 from collector.credentials import FunctionCredentials
-from collector.errors import CollectorError, Source
+from collector.errors import ApiCode, CollectorError, Source
 from collector.models import BatchResult, ImageResult, TaskStatus
 from collector.redaction import redact
 from collector.tea_errors import classify_tea_error
@@ -94,7 +94,9 @@ class AlimtGateway:
         except Exception as exc:
             raise map_sdk_error(exc) from None
         if not isinstance(response, dict):
-            raise CollectorError(Source.ALIMT, "BadResponse", "the SDK returned no response map")
+            raise CollectorError(
+                Source.ALIMT, ApiCode.BAD_RESPONSE, "the SDK returned no response map"
+            )
         return parse_result_body(response.get("body"))
 
 
@@ -107,7 +109,7 @@ def _kind(value: Any) -> str:
 
 
 def _bad_response(what: str) -> CollectorError:
-    return CollectorError(Source.ALIMT, "BadResponse", what)
+    return CollectorError(Source.ALIMT, ApiCode.BAD_RESPONSE, what)
 
 
 def parse_result_body(body: Any) -> BatchResult:
@@ -126,7 +128,7 @@ def parse_result_body(body: Any) -> BatchResult:
         raise _bad_response(f"response Code is {_kind(raw_code)}")
     code = code_text(raw_code)
     if code.startswith("Throttling"):  # throttling keeps its row, whatever the status
-        raise CollectorError(Source.ALIMT, "Throttling", f"HTTP 200 {code}")
+        raise CollectorError(Source.ALIMT, ApiCode.THROTTLING, f"HTTP 200 {code}")
     if code and code != "200":
         safe = code if _SAFE_CODE.fullmatch(code) else "BadResponse"
         said = message if isinstance(message, str) and message else code

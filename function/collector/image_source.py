@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from collector.budget import Deadline
-from collector.errors import CollectorError, Source
+from collector.errors import BudgetCode, CollectorError, ImageCode, Source
 from collector.redaction import strip_query
 
 CHUNK_BYTES = 256 * 1024
@@ -103,11 +103,11 @@ class SourcePolicy:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise CollectorError(
-                Source.IMAGE, "ConnectionError", f"cannot resolve {host}: {exc}"
+                Source.IMAGE, ImageCode.CONNECTION_ERROR, f"cannot resolve {host}: {exc}"
             ) from None
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
-            raise CollectorError(Source.IMAGE, "ConnectionError", f"{host} has no address")
+            raise CollectorError(Source.IMAGE, ImageCode.CONNECTION_ERROR, f"{host} has no address")
         for address in addresses:  # all of them: any one could be picked by a later lookup
             self.check_address(address)
         return addresses[0]
@@ -118,7 +118,7 @@ def _has_port(pattern: str) -> bool:
 
 
 def _refused(detail: str) -> CollectorError:
-    return CollectorError(Source.IMAGE, "NotAllowed", detail)
+    return CollectorError(Source.IMAGE, ImageCode.NOT_ALLOWED, detail)
 
 
 @dataclass
@@ -160,14 +160,16 @@ class OpenImage:
                 received += len(chunk)
                 if received > self._max_bytes:
                     raise CollectorError(
-                        Source.IMAGE, "TooLarge", f"{shown} exceeds {self._max_bytes} bytes"
+                        Source.IMAGE,
+                        ImageCode.TOO_LARGE,
+                        f"{shown} exceeds {self._max_bytes} bytes",
                     )
                 yield chunk
             self._complete = True
             if self.content_length is not None and received != self.content_length:
                 raise CollectorError(
                     Source.IMAGE,
-                    "Truncated",
+                    ImageCode.TRUNCATED,
                     f"{shown}: got {received} of {self.content_length} bytes",
                 )
         finally:
@@ -184,7 +186,9 @@ class OpenImage:
         started = time.monotonic()
         while size < CHUNK_BYTES:
             if self._deadline.expired():
-                raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"downloading {shown}")
+                raise CollectorError(
+                    Source.BUDGET, BudgetCode.DEADLINE_EXCEEDED, f"downloading {shown}"
+                )
             try:
                 piece = self._response.read1(CHUNK_BYTES - size)
             except (transport_errors, OSError) as exc:
@@ -216,10 +220,10 @@ def _transport_error(exc: BaseException, shown: str | None) -> CollectorError:
     name = type(exc).__name__
     text = str(exc).lower()
     if "timed out" in text or "timeout" in name.lower():
-        return CollectorError(Source.IMAGE, "Timeout", f"{shown}: {name}")
+        return CollectorError(Source.IMAGE, ImageCode.TIMEOUT, f"{shown}: {name}")
     if "incompleteread" in text or "incomplete" in name.lower() or "protocol" in name.lower():
-        return CollectorError(Source.IMAGE, "Truncated", f"{shown}: {name}")
-    return CollectorError(Source.IMAGE, "ConnectionError", f"{shown}: {name}")
+        return CollectorError(Source.IMAGE, ImageCode.TRUNCATED, f"{shown}: {name}")
+    return CollectorError(Source.IMAGE, ImageCode.CONNECTION_ERROR, f"{shown}: {name}")
 
 
 class ImageSource:
@@ -245,13 +249,15 @@ class ImageSource:
                 location = response.headers.get("Location")
                 _discard(response, reusable=False)
                 if not location:
-                    raise CollectorError(Source.IMAGE, "HTTP4xx", "redirect without Location")
+                    raise CollectorError(
+                        Source.IMAGE, ImageCode.HTTP4XX, "redirect without Location"
+                    )
                 current = urljoin(current, location)
                 continue
             return self._accept(response, current, deadline)
         raise CollectorError(
             Source.IMAGE,
-            "TooManyRedirects",
+            ImageCode.TOO_MANY_REDIRECTS,
             f"{strip_query(url)} redirects more than {MAX_REDIRECTS} times",
         )
 
@@ -268,7 +274,9 @@ class ImageSource:
         timeout = self._timeout
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"before {strip_query(url)}")
+            raise CollectorError(
+                Source.BUDGET, BudgetCode.DEADLINE_EXCEEDED, f"before {strip_query(url)}"
+            )
         if remaining < (timeout.read_timeout or remaining):
             timeout = self._urllib3.Timeout(connect=min(5.0, remaining), read=remaining)
         try:
@@ -318,10 +326,10 @@ class ImageSource:
             if status in (403, 404, 410):
                 raise CollectorError(Source.IMAGE, str(status), f"{shown} answered {status}")
             if status >= 500:
-                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} answered {status}")
+                raise CollectorError(Source.IMAGE, ImageCode.HTTP5XX, f"{shown} answered {status}")
             if status == 429:
-                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} throttled (429)")
-            raise CollectorError(Source.IMAGE, "HTTP4xx", f"{shown} answered {status}")
+                raise CollectorError(Source.IMAGE, ImageCode.HTTP5XX, f"{shown} throttled (429)")
+            raise CollectorError(Source.IMAGE, ImageCode.HTTP4XX, f"{shown} answered {status}")
         length_header = response.headers.get("Content-Length")
         # isdigit() alone accepts '²', which int() refuses: only ASCII digits are a length
         length = (
@@ -333,7 +341,7 @@ class ImageSource:
             _discard(response, reusable=False)
             raise CollectorError(
                 Source.IMAGE,
-                "TooLarge",
+                ImageCode.TOO_LARGE,
                 f"{shown} is {length} bytes; MAX_IMAGE_BYTES is {self._max_bytes}",
             )
         content_type = response.headers.get("Content-Type", "application/octet-stream")

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from collector.credentials import FunctionCredentials
-from collector.errors import CollectorError, ObjectAlreadyExists, Source
-from collector.models import StoredObject
+from collector.errors import CollectorError, ObjectAlreadyExists, OssCode, Source
+from collector.models import ListedObject, StoredObject
 from collector.redaction import redact
 
 FORBID_OVERWRITE = {"x-oss-forbid-overwrite": "true"}
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    key: str
-    size: int
-    last_modified: int
 
 
 def oss_auth(credentials: FunctionCredentials) -> Any:
@@ -82,9 +74,13 @@ class ObjectStore:
         try:
             value = json.loads(data)
         except ValueError:
-            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not JSON") from None
+            raise CollectorError(
+                Source.OSS, OssCode.CORRUPT_DOCUMENT, f"{key} is not JSON"
+            ) from None
         if not isinstance(value, dict):
-            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not a JSON object")
+            raise CollectorError(
+                Source.OSS, OssCode.CORRUPT_DOCUMENT, f"{key} is not a JSON object"
+            )
         return value
 
     def put_json(
@@ -98,7 +94,7 @@ class ObjectStore:
             result = self._bucket.put_object(key, body, headers=headers)
         except Exception as exc:
             error = self._map(exc, "put", key)
-            if isinstance(error, CollectorError) and error.code == "CrcMismatch":
+            if isinstance(error, CollectorError) and error.code == OssCode.CRC_MISMATCH:
                 # OSS holds bytes other than ours: remove them, or a create-once retry would
                 # meet 409 and trust them
                 self.delete(key)
@@ -134,7 +130,9 @@ class ObjectStore:
         else:  # the answer carried no CRC: ask OSS what it stored
             head = self.head(key)
             if head is None or head.size != counter.size:
-                raise CollectorError(Source.OSS, "SizeMismatch", f"{key}: stored size differs")
+                raise CollectorError(
+                    Source.OSS, OssCode.SIZE_MISMATCH, f"{key}: stored size differs"
+                )
             stored = head
         expected = str(int(source_crc64)) if source_crc64 is not None else counter.crc64
         if stored.crc64 and stored.crc64 != expected:
@@ -145,7 +143,7 @@ class ObjectStore:
                     "CrcMismatch",
                     f"{key}: stored bytes differ from the source's CRC64",
                 )
-            raise CollectorError(Source.OSS, "CrcMismatch", f"{key}: CRC64 mismatch")
+            raise CollectorError(Source.OSS, OssCode.CRC_MISMATCH, f"{key}: CRC64 mismatch")
         return stored
 
     def head(self, key: str) -> StoredObject | None:
@@ -194,10 +192,10 @@ class ObjectStore:
         errors = self._oss2.exceptions
         where = f"{operation} {self.bucket_name}/{key}"
         if isinstance(exc, errors.InconsistentError):
-            return CollectorError(Source.OSS, "CrcMismatch", f"{where}: CRC64 mismatch")
+            return CollectorError(Source.OSS, OssCode.CRC_MISMATCH, f"{where}: CRC64 mismatch")
         if isinstance(exc, errors.RequestError):
             return CollectorError(
-                Source.OSS, "ConnectionError", f"{where}: {redact(str(exc))[:200]}"
+                Source.OSS, OssCode.CONNECTION_ERROR, f"{where}: {redact(str(exc))[:200]}"
             )
         if isinstance(exc, errors.OssError):
             status = int(getattr(exc, "status", 0) or 0)
@@ -205,9 +203,11 @@ class ObjectStore:
             if status == 409 and code == "FileAlreadyExists":
                 return ObjectAlreadyExists(key)
             if status >= 500:
-                return CollectorError(Source.OSS, "HTTP5xx", f"{where}: HTTP {status} {code}")
+                return CollectorError(Source.OSS, OssCode.HTTP5XX, f"{where}: HTTP {status} {code}")
             return CollectorError(Source.OSS, code or f"HTTP{status}", f"{where}: HTTP {status}")
-        return CollectorError(Source.OSS, "ConnectionError", f"{where}: {type(exc).__name__}")
+        return CollectorError(
+            Source.OSS, OssCode.CONNECTION_ERROR, f"{where}: {type(exc).__name__}"
+        )
 
     def _crc_of(self, data: bytes) -> int:
         from fastcrc import crc64

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from collector.config import CollectorConfig
 from collector.events import parse_trigger_event
+from collector.records import PendingRecord
 from collector.scheduling import (
     deferred_first_check,
     keep_waiting,
@@ -16,7 +17,6 @@ from collector.scheduling import (
     sweep_order,
     wait_budget,
 )
-from collector.state import PendingRecord
 
 CONFIG = CollectorConfig(output_bucket="bucket-name")
 

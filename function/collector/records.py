@@ -223,7 +223,7 @@ class Manifest:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return redact_value(
+        document: dict[str, Any] = redact_value(
             {
                 "taskId": self.task_id,
                 "status": self.status,
@@ -236,6 +236,7 @@ class Manifest:
                 "images": self.images,
             }
         )
+        return document
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:

@@ -41,7 +41,7 @@ MAX_RECHECK_EXPONENT = 16
 def recheck_delay(attempts: int) -> float:
     """How long a pending task rests before the sweep asks again: 5 s, 10 s, 20 s ... 5 min."""
     exponent = min(max(0, attempts - 1), MAX_RECHECK_EXPONENT)
-    return min(FIRST_RECHECK_DELAY * 2**exponent, MAX_RECHECK_DELAY)
+    return min(FIRST_RECHECK_DELAY * 2.0**exponent, MAX_RECHECK_DELAY)
 
 
 def next_check_after(attempts: int, now: float) -> float:

@@ -23,6 +23,10 @@ CONFIG = CollectorConfig(output_bucket="bucket-name")
 
 def test_recheck_backoff_doubles_from_5_s_to_5_min() -> None:
     assert [recheck_delay(n) for n in range(0, 9)] == [5, 5, 10, 20, 40, 80, 160, 300, 300]
+
+
+def test_recheck_delay_of_a_huge_attempts_count_is_capped_not_an_overflow() -> None:
+    assert recheck_delay(1026) == recheck_delay(10**9) == 300
     assert next_check_after(3, 1000.0) == 1020.0
 
 

@@ -23,6 +23,12 @@ class KeyLayout:
     def manifest_key(self, task_id: str, output_prefix: str | None = None) -> str:
         return self.task_prefix(task_id, output_prefix) + MANIFEST_NAME
 
+    def task_id_from_manifest_key(self, key: str) -> str | None:
+        """The TaskId of a manifest directly under a TaskId folder of OUTPUT_PREFIX, else None."""
+        rest = key[len(self.output_prefix) :] if key.startswith(self.output_prefix) else ""
+        task_id, _, name = rest.partition("/")
+        return task_id if task_id and name == MANIFEST_NAME else None
+
     @staticmethod
     def is_manifest_key(key: str) -> bool:
         return key.rsplit("/", 1)[-1] == MANIFEST_NAME

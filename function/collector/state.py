@@ -85,10 +85,11 @@ class DeadLetterStore:
         data = self.get(task_id)
         return DeadLetter.from_json(data) if data is not None else None
 
-    def save(self, letter: DeadLetter) -> None:
-        """Rewrite a task's letter (ops: after its partial objects were purged)."""
-        assert letter.task_id is not None
-        self._store.put_json(self._layout.dead_letter_key(letter.task_id), letter.to_json())
+    def mark_partial_objects_removed(self, task_id: str, document: dict[str, Any], at: str) -> None:
+        """Rewrite a task's letter (as read, unknown fields kept) once ops purged its partial
+        objects."""
+        updated = {**document, "partialObjects": [], "partialObjectsRemovedAt": at}
+        self._store.put_json(self._layout.dead_letter_key(task_id), updated)
 
     def list_task_ids(self) -> list[str]:
         """The TaskIds with a dead letter (rejected events, which have none, are left out)."""

@@ -362,7 +362,7 @@ def cmd_gallery(settings: OpsSettings, args: argparse.Namespace) -> int:
         state = task_status(store, settings.layout, args.task_id, args.output_prefix)
         prefix = (state.get("copied") or {}).get("outputPrefix")
         if state["state"] == "copied" and prefix:
-            manifest = store.get_json(prefix + "manifest.json")
+            manifest = store.get_json(settings.layout.manifest_key_under(prefix))
         if manifest is None:
             print(
                 f"alimt-collector gallery: {args.task_id} has no manifest (state: "

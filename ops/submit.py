@@ -187,18 +187,13 @@ def submit(
 
 def new_pending_record(task_id: str, output_prefix: str | None) -> PendingRecord:
     now = time.time()
-    return PendingRecord(
-        task_id=task_id,
-        first_seen=now,
-        next_check=now,
-        output_prefix=output_prefix,
-        trigger="submit",
-        last_status="submitted",
+    return PendingRecord.received(
+        task_id, now=now, output_prefix=output_prefix, trigger="submit", due=now, status="submitted"
     )
 
 
 def submission_key(layout: KeyLayout, task_id: str) -> str:
-    return f"{layout.state_prefix}submissions/{task_id}.json"
+    return layout.submission_key(task_id)
 
 
 def submission_record(

@@ -21,7 +21,12 @@ class KeyLayout:
         return f"{output_prefix or self.output_prefix}{task_id}/"
 
     def manifest_key(self, task_id: str, output_prefix: str | None = None) -> str:
-        return self.task_prefix(task_id, output_prefix) + MANIFEST_NAME
+        return self.manifest_key_under(self.task_prefix(task_id, output_prefix))
+
+    @staticmethod
+    def manifest_key_under(task_prefix: str) -> str:
+        """The manifest of the task whose own prefix (a manifest's `outputPrefix`) is given."""
+        return task_prefix + MANIFEST_NAME
 
     def task_id_from_manifest_key(self, key: str) -> str | None:
         """The TaskId of a manifest directly under a TaskId folder of OUTPUT_PREFIX, else None."""
@@ -77,6 +82,10 @@ class KeyLayout:
             return None
         name = key[len(self.dead_letter_prefix) : -len(".json")]
         return name if "/" not in name and name else None
+
+    def submission_key(self, task_id: str) -> str:
+        """What `alimt-collector submit` sent for a task (its source URLs, for the gallery)."""
+        return f"{self.state_prefix}submissions/{task_id}.json"
 
     def rejected_key(self, raw_event: str) -> str:
         """Bad input has no usable TaskId: key it by a hash of the event. The `rejected/` folder cannot

@@ -57,12 +57,20 @@ class PendingRecord:
 
     @classmethod
     def received(
-        cls, task_id: str, *, now: float, output_prefix: str | None, trigger: str, due: float
+        cls,
+        task_id: str,
+        *,
+        now: float,
+        output_prefix: str | None,
+        trigger: str,
+        due: float,
+        status: str = "received",
     ) -> PendingRecord:
-        """A task seen for the first time (intake)."""
+        """A task seen for the first time (intake; `submit` in ops)."""
         return cls(
             task_id=task_id,
             first_seen=now,
+            last_status=status,
             output_prefix=output_prefix,
             trigger=trigger,
             next_check=due,

@@ -1,12 +1,14 @@
 """The shape of function/collector (issue 11), checked on its source with `ast`: no import cycle
-between its modules, and no module but layout.py spelling an OSS key."""
+between its modules, and no module but layout.py spelling an OSS key (in ops/ neither)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "function" / "collector"
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "function" / "collector"
+OPS = ROOT / "ops"
 # Fragments of the OSS key layout (README "OSS layout"): only layout.py may spell them.
 KEY_FRAGMENTS = ("pending/", "dead-letter/", "rejected/", "manifest.json")
 KEY_KNOWER = "layout"
@@ -91,3 +93,13 @@ def test_only_layout_spells_an_oss_key() -> None:
     }
     assert offenders == {}
     assert key_literals(trees[KEY_KNOWER]), "layout.py should hold the key layout"
+
+
+def test_ops_spells_no_oss_key_either() -> None:
+    """The operator CLI reads and writes the same objects through layout.py and the records."""
+    offenders = {
+        path.name: literals
+        for path in sorted(OPS.glob("*.py"))
+        if (literals := key_literals(ast.parse(path.read_text())))
+    }
+    assert offenders == {}

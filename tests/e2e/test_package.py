@@ -95,7 +95,7 @@ def test_the_package_holds_the_code_and_no_build_leftovers(artifact: Path) -> No
     with zipfile.ZipFile(artifact) as package:
         names = package.namelist()
         stamps = {info.date_time for info in package.infolist()}
-    assert "index.py" in names and "collector/service.py" in names
+    assert "index.py" in names and "collector/collect_task.py" in names
     assert "crcmod/_crcfunext.abi3.so" in names
     assert not [n for n in names if n.startswith(("tests/", "bin/", "function/", "local/"))]
     assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", "/RECORD"))]

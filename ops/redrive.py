@@ -138,7 +138,10 @@ def _redrive_letter(
         return False
     if not report.dry_run:
         try:
-            redrive_one(registry, letters, task_id, letter, now)
+            # a fresh lifetime (firstSeen = now): the old one is what ran out, or nearly
+            record = PendingRecord.redriven(DeadLetter.from_json(letter), task_id=task_id, now=now)
+            registry.save(record)  # overwrite: an old record would carry an old firstSeen
+            letters.remove(task_id)
         except CollectorError as error:
             report.failed.append({**entry, "error": f"{error.key}: {error.detail}"})
             return False
@@ -181,19 +184,6 @@ def _candidates(
     candidates = list(zip(task_ids, fetch_all(task_ids, read_letter, reading), strict=True))
     reading.done()
     return candidates
-
-
-def redrive_one(
-    registry: PendingRegistry,
-    letters: DeadLetterStore,
-    task_id: str,
-    letter: dict[str, Any],
-    now: float,
-) -> None:
-    # a fresh lifetime (firstSeen = now): the old one is what ran out, or nearly
-    record = PendingRecord.redriven(DeadLetter.from_json(letter), task_id=task_id, now=now)
-    registry.save(record)  # overwrite: an old record left behind would carry an old firstSeen
-    letters.remove(task_id)
 
 
 def render(report: RedriveReport) -> str:

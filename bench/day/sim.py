@@ -4,7 +4,7 @@ What is simulated is the collector's **scheduling**, through the production func
 `collector.scheduling` (deferred first poll, in-process wait budget and poll intervals, nextCheck
 backoff, oldest-first sweep order, pacer spacing), `collector.fanout` (capacity, shard planning, shard
 shares of the quota, the TaskId hash), `collector.budget.Backoff` (retries of throttled calls),
-`collector.state.PendingRecord` (the registry's records) and `CollectorConfig.from_env` over
+`collector.records.PendingRecord` (the registry's records) and `CollectorConfig.from_env` over
 template.yml's environment. The control flow of `CollectTask.run` and `SweepRegistry.run`
 is mirrored step by step (each OSS request and API call a timed step), with their I/O replaced by a
 modelled alimt, OSS and FC:

@@ -77,17 +77,7 @@ class AlimtGateway:
         # last step: its response models take any JSON value without a type check (a number where
         # a list belongs raises AttributeError deep inside them). We take the JSON it parsed and
         # validate every field ourselves, into typed values or a classified error.
-        params = Params(
-            action="GetTranslateImageBatchResult",
-            version="2018-10-12",
-            protocol="HTTPS",
-            pathname="/",
-            method="POST",
-            auth_type="AK",
-            style="RPC",
-            req_body_type="formData",
-            body_type="json",
-        )
+        params = Params(**GET_RESULT_CALL)
         body = OpenApiUtilClient.parse_to_map({"TaskId": request.task_id})
         try:
             response = self._client.call_api(params, OpenApiRequest(body=body), self._runtime)
@@ -98,6 +88,20 @@ class AlimtGateway:
                 Source.ALIMT, ApiCode.BAD_RESPONSE, "the SDK returned no response map"
             )
         return parse_result_body(response.get("body"))
+
+
+# The API call GetTranslateImageBatchResult is (alimt-api.md), as the SDK's Params take it.
+GET_RESULT_CALL: dict[str, str] = {
+    "action": "GetTranslateImageBatchResult",
+    "version": "2018-10-12",
+    "protocol": "HTTPS",
+    "pathname": "/",
+    "method": "POST",
+    "auth_type": "AK",
+    "style": "RPC",
+    "req_body_type": "formData",
+    "body_type": "json",
+}
 
 
 def _kind(value: Any) -> str:

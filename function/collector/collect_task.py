@@ -12,7 +12,7 @@ import copy
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from collector.budget import Backoff, Deadline, RateLimiter
@@ -73,31 +73,19 @@ class _Task:
         return self.record.output_prefix if self.record else None
 
 
+@dataclass
 class CollectTask:
-    def __init__(
-        self,
-        *,
-        config: CollectorConfig,
-        api: Callable[[], ResultApi],
-        state: TaskState,
-        copier: Copier,
-        log: EventLog,
-        request_id: str,
-        deadline: Deadline,
-        pacer: RateLimiter,
-        clock: Clock = time.time,
-    ) -> None:
-        self._config = config
-        self._api_factory = api
-        self._api: list[ResultApi] = []  # built once, shared with `paced` copies
-        self._state = state
-        self._copier = copier
-        self._log = log
-        self._request_id = request_id
-        self._deadline = deadline
-        self.pacer = pacer  # read-only for callers: `paced` gives a copy at another rate
-        self._clock = clock
-        self._backoff = Backoff()
+    config: CollectorConfig
+    api_factory: Callable[[], ResultApi]  # built on first use (see `api`)
+    state: TaskState
+    copier: Copier
+    log: EventLog
+    request_id: str
+    deadline: Deadline
+    pacer: RateLimiter  # read-only for callers: `paced` gives a copy at another rate
+    clock: Clock = time.time
+    _api: list[ResultApi] = field(default_factory=list, init=False)  # shared with `paced` copies
+    _backoff: Backoff = field(default_factory=Backoff, init=False)
 
     def paced(self, pacer: RateLimiter) -> CollectTask:
         """The same use case, its API calls paced by `pacer` (a sweep shard's share of the quota)."""
@@ -109,7 +97,7 @@ class CollectTask:
     def api(self) -> ResultApi:
         # Built on first use: a refused event or an empty sweep never imports the alimt SDK.
         if not self._api:
-            self._api.append(self._api_factory())
+            self._api.append(self.api_factory())
         return self._api[0]
 
     # --- the journey --------------------------------------------------------------------------------
@@ -123,7 +111,7 @@ class CollectTask:
         deadline: Deadline | None = None,
         event_text: str | None = None,
     ) -> TaskOutcome:
-        task = _Task(request, wait, trigger, deadline or self._deadline, record, event_text)
+        task = _Task(request, wait, trigger, deadline or self.deadline, record, event_text)
         started = time.monotonic()
         timings: dict[str, float] = {}
         try:
@@ -143,9 +131,7 @@ class CollectTask:
         if task.record is None:
             task.record = self._durably(lambda: self._intake(task), "intake", task.task_id)
         record = task.record
-        if task.wait and deferred_first_check(
-            task.request.published_at, self._clock(), self._config
-        ):
+        if task.wait and deferred_first_check(task.request.published_at, self.clock(), self.config):
             # a young MNS delivery: the sweep makes the first poll
             return TaskOutcome(task.task_id, Outcome.PENDING, code=record.last_status)
         result = self._timed(timings, "apiSeconds", lambda: self._poll(task))
@@ -169,45 +155,45 @@ class CollectTask:
     def _intake(self, task: _Task) -> PendingRecord:
         """Make the task durable before working on it: if we are killed mid-copy, the sweep resumes."""
         request = task.request
-        existing = self._state.pending.get(request.task_id)
+        existing = self.state.pending.get(request.task_id)
         if existing is not None:
             if request.output_prefix and existing.output_prefix != request.output_prefix:
                 existing.output_prefix = request.output_prefix
             return existing
-        now = self._clock()
+        now = self.clock()
         record = PendingRecord.received(
             request.task_id,
             now=now,
             output_prefix=request.output_prefix,
             trigger=task.trigger,
-            due=deferred_first_check(request.published_at, now, self._config) or now,
+            due=deferred_first_check(request.published_at, now, self.config) or now,
         )
-        if not self._state.pending.create(record):
-            return self._state.pending.get(request.task_id) or record
+        if not self.state.pending.create(record):
+            return self.state.pending.get(request.task_id) or record
         return record
 
     def _poll(self, task: _Task) -> BatchResult:
         """Ask for the result; while waiting is allowed and the task runs, ask again with backoff."""
-        wait_until = task.deadline.sooner(wait_budget(self._config, task.wait))
-        interval = self._config.poll_interval_seconds
+        wait_until = task.deadline.sooner(wait_budget(self.config, task.wait))
+        interval = self.config.poll_interval_seconds
         while True:
             result = call_with_retry(
                 lambda: self._call_api(task.task_id, task.deadline),
                 deadline=task.deadline,
                 backoff=self._backoff,
-                log=self._log,
+                log=self.log,
                 what="GetTranslateImageBatchResult",
                 task_id=task.task_id,
             )
             if result.status not in STILL_RUNNING:
                 return result
             if result.status is TaskStatus.UNKNOWN:
-                self._log.warning(
+                self.log.warning(
                     "unknown_task_status", taskId=task.task_id, status=result.raw_status
                 )
             if not keep_waiting(wait_until.remaining(), interval):
                 return result
-            self._log.debug("task_not_finished", taskId=task.task_id, status=result.raw_status)
+            self.log.debug("task_not_finished", taskId=task.task_id, status=result.raw_status)
             time.sleep(interval)
             interval = next_poll_interval(interval)
 
@@ -224,21 +210,21 @@ class CollectTask:
             raise CollectorError(
                 Source.TASK, TaskCode.EMPTY_RESULT, "status finished but Result is empty"
             )
-        report = self._copier.copy(task_id, prefix, result.images, task.deadline)
+        report = self.copier.copy(task_id, prefix, result.images, task.deadline)
         error = worst_error(report.errors)
         if error is not None:
             raise error
         manifest = Manifest.for_copy(
             task_id,
-            task_prefix=self._state.layout.task_prefix(task_id, prefix),
-            now=self._clock(),
-            request_id=self._request_id,
+            task_prefix=self.state.layout.task_prefix(task_id, prefix),
+            now=self.clock(),
+            request_id=self.request_id,
             api_request_id=result.request_id,
             images=report.manifest_images,
             failed=report.failed_entries,
         )
         created = self._durably(
-            lambda: self._state.manifests.create(prefix, manifest), "write manifest", task_id
+            lambda: self.state.manifests.create(prefix, manifest), "write manifest", task_id
         )
         self._remove_record(task_id)
         # a redriven task leaves no stale letter behind
@@ -255,11 +241,11 @@ class CollectTask:
     def _still_pending(
         self, task: _Task, record: PendingRecord, result: BatchResult
     ) -> TaskOutcome:
-        now = self._clock()
+        now = self.clock()
         too_long = pending_too_long(
             result.raw_status,
             age=now - record.first_seen,
-            lifetime=self._config.pending_lifetime_seconds,
+            lifetime=self.config.pending_lifetime_seconds,
         )
         if too_long is not None:
             raise too_long
@@ -284,7 +270,7 @@ class CollectTask:
         did (already copied), else None."""
         if not checked and self._copied_meanwhile(task_id, prefix):
             return self._already_copied(task_id)
-        self._durably(lambda: self._state.pending.save(record), "save record", task_id)
+        self._durably(lambda: self.state.pending.save(record), "save record", task_id)
         if self._copied_meanwhile(task_id, prefix):
             return self._already_copied(task_id)
         return None
@@ -292,8 +278,8 @@ class CollectTask:
     # --- failures -------------------------------------------------------------------------------------
     def _failed(self, task: _Task, error: CollectorError) -> TaskOutcome:
         record = task.record
-        age = self._clock() - record.first_seen if record is not None else None
-        error = outlived(error, age=age, lifetime=self._config.pending_lifetime_seconds)
+        age = self.clock() - record.first_seen if record is not None else None
+        error = outlived(error, age=age, lifetime=self.config.pending_lifetime_seconds)
         try:
             if self._copied_meanwhile(task.task_id, task.prefix):
                 return self._already_copied(task.task_id)
@@ -325,7 +311,7 @@ class CollectTask:
     def _keep_for_retry(self, task: _Task, error: CollectorError) -> TaskOutcome:
         record = task.record
         if record is not None:
-            now = self._clock()
+            now = self.clock()
             record.checked(
                 now,
                 next_check_after(record.attempts + 1, now),
@@ -352,20 +338,20 @@ class CollectTask:
             code=error.code,
             reason=decision.reason,
             message=error.detail,
-            request_id=self._request_id,
+            request_id=self.request_id,
             redrivable=decision.redrivable,
             attempts=(record.attempts + 1) if record else 1,
-            first_seen=record.first_seen if record else self._clock(),
+            first_seen=record.first_seen if record else self.clock(),
             event=task.event_text,
             output_prefix=prefix,
             rule=decision.rule,
             partial_objects=self._durably(
-                lambda: self._state.manifests.partial_objects(task_id, prefix),
+                lambda: self.state.manifests.partial_objects(task_id, prefix),
                 "list partial objects",
                 task_id,
             ),
         )
-        self._durably(lambda: self._state.dead_letters.create(letter), "write dead letter", task_id)
+        self._durably(lambda: self.state.dead_letters.create(letter), "write dead letter", task_id)
         if self._copied_meanwhile(task_id, prefix):
             return self._already_copied(task_id)
         self._remove_record(task_id)
@@ -382,7 +368,7 @@ class CollectTask:
         table (retry) and the pending lifetime like any other failure, and never takes the other
         tasks of a sweep or a taskIds list down with it. Logged here, once, with the traceback."""
         trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self._log.error(
+        self.log.error(
             "unexpected_error",
             taskId=task_id,
             error=type(exc).__name__,
@@ -397,22 +383,22 @@ class CollectTask:
         """Another delivery of the same task (MNS and a sweep) may have copied it while we worked:
         a task with a manifest is `already_copied`, full stop."""
         return self._durably(
-            lambda: self._state.manifests.exists(task_id, prefix), "check manifest", task_id
+            lambda: self.state.manifests.exists(task_id, prefix), "check manifest", task_id
         )
 
     def _already_copied(self, task_id: str) -> TaskOutcome:
         """Tidy what this delivery recorded next to a manifest (the other delivery removed its own)."""
         self._remove_record(task_id)
         self._remove_letter(task_id)
-        self._log.info("copied_by_another_delivery", taskId=task_id)
+        self.log.info("copied_by_another_delivery", taskId=task_id)
         return TaskOutcome(task_id, Outcome.ALREADY_COPIED)
 
     def _remove_record(self, task_id: str) -> None:
-        self._durably(lambda: self._state.pending.remove(task_id), "remove record", task_id)
+        self._durably(lambda: self.state.pending.remove(task_id), "remove record", task_id)
 
     def _remove_letter(self, task_id: str) -> None:
         self._durably(
-            lambda: self._state.dead_letters.remove(task_id), "remove dead letter", task_id
+            lambda: self.state.dead_letters.remove(task_id), "remove dead letter", task_id
         )
 
     def _durably(self, operation: Callable[[], T], what: str, task_id: str) -> T:
@@ -421,9 +407,9 @@ class CollectTask:
         bucket that stays unusable fails the invocation soon, for the platform to retry."""
         return call_with_retry(
             operation,
-            deadline=self._deadline.sooner(STATE_RETRY_SECONDS),
+            deadline=self.deadline.sooner(STATE_RETRY_SECONDS),
             backoff=self._backoff,
-            log=self._log,
+            log=self.log,
             what=what,
             task_id=task_id,
         )
@@ -431,7 +417,7 @@ class CollectTask:
     def _done(self, outcome: TaskOutcome, started: float, task: _Task) -> TaskOutcome:
         outcome.timings["totalSeconds"] = time.monotonic() - started
         record = task.record
-        self._log.emit(
+        self.log.emit(
             "task_outcome",
             "INFO" if outcome.outcome in QUIET_OUTCOMES else "WARNING",
             taskId=outcome.task_id,

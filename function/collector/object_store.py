@@ -44,23 +44,21 @@ class ObjectStore:
         self._oss2 = oss2
         self.bucket_name = bucket_name
         session = oss2.Session(pool_size=pool_size)
-        self._bucket = oss2.Bucket(
-            oss_auth(credentials),
-            endpoint,
-            bucket_name,
-            session=session,
-            connect_timeout=timeout_seconds,
-        )
+
+        def bucket(**options: Any) -> Any:
+            return oss2.Bucket(
+                oss_auth(credentials),
+                endpoint,
+                bucket_name,
+                session=session,
+                connect_timeout=timeout_seconds,
+                **options,
+            )
+
+        self._bucket = bucket()
         # Streamed objects are verified by put_stream itself (one CRC pass at most, none when the
         # source states it); oss2's own upload CRC would be a second pass over every byte.
-        self._stream_bucket = oss2.Bucket(
-            oss_auth(credentials),
-            endpoint,
-            bucket_name,
-            session=session,
-            connect_timeout=timeout_seconds,
-            enable_crc=False,
-        )
+        self._stream_bucket = bucket(enable_crc=False)
 
     # --- small JSON documents (manifests, pending records, dead letters) ------------------------
     def get_json(self, key: str) -> dict[str, Any] | None:

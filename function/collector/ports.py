@@ -24,6 +24,9 @@ from collector.budget import Deadline
 from collector.errors import CollectorError
 from collector.models import BatchResult, ImageResult, ListedObject, StoredObject
 
+Chunks = Iterable[bytes]
+Images = tuple[ImageResult, ...]
+
 
 class Clock(Protocol):
     """Wall-clock seconds since the epoch (what records and schedules are written in)."""
@@ -48,12 +51,7 @@ class ObjectStorePort(Protocol):
     ) -> StoredObject: ...
 
     def put_stream(
-        self,
-        key: str,
-        chunks: Iterable[bytes],
-        content_type: str,
-        *,
-        source_crc64: str | None = None,
+        self, key: str, chunks: Chunks, content_type: str, *, source_crc64: str | None = None
     ) -> StoredObject: ...
 
     def head(self, key: str) -> StoredObject | None: ...
@@ -100,11 +98,7 @@ class Copier(Protocol):
     """Copies one finished task's result entries under its output prefix."""
 
     def copy(
-        self,
-        task_id: str,
-        output_prefix: str | None,
-        images: tuple[ImageResult, ...],
-        deadline: Deadline,
+        self, task_id: str, output_prefix: str | None, images: Images, deadline: Deadline
     ) -> CopyReport: ...
 
 

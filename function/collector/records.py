@@ -67,14 +67,9 @@ class PendingRecord:
         status: str = "received",
     ) -> PendingRecord:
         """A task seen for the first time (intake; `submit` in ops)."""
-        return cls(
-            task_id=task_id,
-            first_seen=now,
-            last_status=status,
-            output_prefix=output_prefix,
-            trigger=trigger,
-            next_check=due,
-        )
+        record = cls(task_id, now, last_status=status, next_check=due)
+        record.output_prefix, record.trigger = output_prefix, trigger
+        return record
 
     @classmethod
     def redriven(cls, letter: DeadLetter, *, task_id: str, now: float) -> PendingRecord:

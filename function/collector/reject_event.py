@@ -4,6 +4,7 @@ and a clear reason; nothing is polled."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from collector.error_policy import rejection_decision
@@ -26,19 +27,12 @@ def event_text(raw: Any) -> str:
     return repr(raw)[:MAX_EVENT_CHARS]
 
 
+@dataclass(frozen=True)
 class RejectEvent:
-    def __init__(
-        self,
-        *,
-        dead_letters: DeadLetterStore,
-        log: EventLog,
-        request_id: str,
-        clock: Clock = time.time,
-    ) -> None:
-        self._dead_letters = dead_letters
-        self._log = log
-        self._request_id = request_id
-        self._clock = clock
+    dead_letters: DeadLetterStore
+    log: EventLog
+    request_id: str
+    clock: Clock = time.time
 
     def run(self, raw_event: str, reason: str, *, key_hint: str = "") -> TaskOutcome:
         decision = rejection_decision()
@@ -47,20 +41,20 @@ class RejectEvent:
             code=InputCode.BAD_INPUT,
             reason=reason,
             message="the event was refused; fix the sender and publish again",
-            request_id=self._request_id,
+            request_id=self.request_id,
             redrivable=decision.redrivable,
             attempts=1,
-            first_seen=self._clock(),
+            first_seen=self.clock(),
             event=raw_event,
             rule=decision.rule,
         )
         try:
             # the key covers the reason too, so two bad ids in one batch get two letters
-            key = self._dead_letters.put(letter, raw_event_for_key=raw_event + "\x00" + key_hint)
+            key = self.dead_letters.put(letter, raw_event_for_key=raw_event + "\x00" + key_hint)
         except CollectorError as error:
-            self._log.error("dead_letter_failed", code=error.key, reason=reason)
+            self.log.error("dead_letter_failed", code=error.key, reason=reason)
             return TaskOutcome(None, Outcome.RETRY, code=error.key, reason=reason)
-        self._log.warning(
+        self.log.warning(
             "task_outcome",
             outcome="rejected",
             code=InputCode.BAD_INPUT,

@@ -22,20 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector import fanout
 from collector.budget import Deadline, RateLimiter, shared_limiter
 from collector.collect_task import CollectTask
 from collector.config import CollectorConfig
 from collector.error_policy import fan_out_decision, fresh_record_for
 from collector.errors import CollectorError
-from collector.fanout import (
-    DispatchError,
-    capacity,
-    max_shards_for,
-    plan_shards,
-    shard_events,
-    shard_of,
-    shard_qps,
-)
+from collector.fanout import DispatchError, capacity
 from collector.models import SweepOptions, TaskOutcome, TaskRequest
 from collector.ports import Clock, Dispatcher
 from collector.records import PendingRecord
@@ -101,37 +94,28 @@ class _Progress:
                 log.info("sweep_progress", processed=len(self.processed))
 
 
+@dataclass
 class SweepRegistry:
-    def __init__(
-        self,
-        *,
-        config: CollectorConfig,
-        pending: PendingRegistry,
-        collect: CollectTask,
-        log: EventLog,
-        deadline: Deadline,
-        clock: Clock = time.time,
-        dispatcher: Dispatcher | None = None,
-    ) -> None:
-        self._config = config
-        self._pending = pending
-        self._collect = collect
-        self._log = log
-        self._deadline = deadline
-        self._clock = clock
-        self._dispatcher = dispatcher  # sends sweep shards to other invocations (fan-out)
-        self.last_pacer: RateLimiter | None = None  # what the last sweep paced its API calls with
+    config: CollectorConfig
+    pending: PendingRegistry
+    collect: CollectTask
+    log: EventLog
+    deadline: Deadline
+    clock: Clock = time.time
+    dispatcher: Dispatcher | None = None  # sends sweep shards to other invocations (fan-out)
+    # what the last sweep paced its API calls with (its shard's share of the quota)
+    last_pacer: RateLimiter | None = field(default=None, init=False)
 
     # --- the journey ----------------------------------------------------------------------------------
     def run(self, options: SweepOptions | None, outcomes: list[TaskOutcome]) -> dict[str, Any]:
         options = options or SweepOptions()
         started = time.monotonic()
-        budget = options.max_seconds or self._config.sweep_max_seconds
-        deadline = self._deadline.sooner(budget)
+        budget = options.max_seconds or self.config.sweep_max_seconds
+        deadline = self.deadline.sooner(budget)
         plan = self._plan(options, budget)  # a listing failure fails the tick
-        now = self._clock()
+        now = self.clock()
         self._pick_due(plan, options, now)
-        self._log.info(
+        self.log.info(
             "sweep_started",
             registered=plan.in_shard,
             mode="stream" if plan.fits else "oldest-first",
@@ -144,19 +128,21 @@ class SweepRegistry:
         self._collect_all(plan, progress, deadline, now)
         outcomes.extend(progress.processed)
         summary = self._summary(plan, progress, started)
-        self._log.info("sweep_finished", **summary)
+        self.log.info("sweep_finished", **summary)
         return summary
 
     def _plan(self, options: SweepOptions, budget: float) -> _Plan:
-        api_qps = self._config.api_qps
-        task_ids = self._pending.list_task_ids()
-        plan = _Plan(len(task_ids), options.shard or 0, options.shards or 1, 0, self._collect.pacer)
+        api_qps = self.config.api_qps
+        task_ids = self.pending.list_task_ids()
+        plan = _Plan(len(task_ids), options.shard or 0, options.shards or 1, 0, self.collect.pacer)
         if options.shards is None:
             plan.shards, plan.dispatched = self._fan_out(len(task_ids), budget, options)
         if plan.shards > 1:
-            task_ids = [t for t in task_ids if shard_of(t, plan.shards, api_qps) == plan.shard]
+            task_ids = [
+                t for t in task_ids if fanout.shard_of(t, plan.shards, api_qps) == plan.shard
+            ]
             # every shard takes its share of the quota, so the account-wide rate stays API_QPS
-            plan.pacer = shared_limiter(shard_qps(api_qps, plan.shard, plan.shards))
+            plan.pacer = shared_limiter(fanout.shard_qps(api_qps, plan.shard, plan.shards))
         plan.fits = len(task_ids) <= capacity(plan.pacer.qps, budget)
         plan.items = task_ids
         plan.in_shard = len(task_ids)
@@ -175,7 +161,7 @@ class SweepRegistry:
     def _collect_all(
         self, plan: _Plan, progress: _Progress, deadline: Deadline, now: float
     ) -> None:
-        collect = self._collect.paced(plan.pacer)
+        collect = self.collect.paced(plan.pacer)
 
         def worker() -> None:
             while deadline.remaining() >= 1.0:
@@ -197,9 +183,9 @@ class SweepRegistry:
                     record=record,
                     deadline=deadline,
                 )
-                progress.done(outcome, self._log)
+                progress.done(outcome, self.log)
 
-        workers = max(1, min(self._config.sweep_concurrency, len(plan.items)))
+        workers = max(1, min(self.config.sweep_concurrency, len(plan.items)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sweep") as pool:
             for future in [pool.submit(worker) for _ in range(workers)]:
                 future.result()
@@ -224,25 +210,27 @@ class SweepRegistry:
     def _fan_out(self, registered: int, budget: float, options: SweepOptions) -> tuple[int, int]:
         """Send shards 1..K-1 to other invocations when one sweep cannot finish the registry;
         return (K, shards sent). K = 1: no fan-out, this sweep does everything."""
-        shards_max = min(self._config.sweep_shards_max, max_shards_for(self._config.api_qps))
-        if self._dispatcher is None or shards_max <= 1:
+        shards_max = min(self.config.sweep_shards_max, fanout.max_shards_for(self.config.api_qps))
+        if self.dispatcher is None or shards_max <= 1:
             return 1, 0
-        shards = plan_shards(registered, capacity(self._config.api_qps, budget), shards_max)
+        shards = fanout.plan_shards(registered, capacity(self.config.api_qps, budget), shards_max)
         if shards <= 1:
             return 1, 0
         try:
-            self._dispatcher.dispatch(
-                shard_events(shards, max_tasks=options.max_tasks, max_seconds=options.max_seconds)
+            self.dispatcher.dispatch(
+                fanout.shard_events(
+                    shards, max_tasks=options.max_tasks, max_seconds=options.max_seconds
+                )
             )
         except CollectorError as error:
             return self._fan_out_failed(error, shards)
-        self._log.info("sweep_fanned_out", registered=registered, shards=shards)
+        self.log.info("sweep_fanned_out", registered=registered, shards=shards)
         return shards, shards - 1
 
     def _fan_out_failed(self, error: CollectorError, shards: int) -> tuple[int, int]:
         sent = error.sent if isinstance(error, DispatchError) else 0
         decision = fan_out_decision(error)
-        self._log.warning(
+        self.log.warning(
             "sweep_fan_out_failed",
             shards=shards,
             sent=sent,
@@ -261,13 +249,13 @@ class SweepRegistry:
     def _load_one(self, task_id: str) -> PendingRecord | None:
         """A record; None if it vanished (collected meanwhile) or cannot be read (next tick)."""
         try:
-            return self._pending.get(task_id)
+            return self.pending.get(task_id)
         except CollectorError as error:
             if fresh_record_for(error):
                 # keep the task: start a fresh record for it rather than lose it
-                self._log.warning("pending_record_corrupt", taskId=task_id)
-                return PendingRecord(task_id, first_seen=self._clock())
-            self._log.warning("pending_record_unreadable", taskId=task_id, code=error.key)
+                self.log.warning("pending_record_corrupt", taskId=task_id)
+                return PendingRecord(task_id, first_seen=self.clock())
+            self.log.warning("pending_record_unreadable", taskId=task_id, code=error.key)
             return None
 
     def _load(self, task_ids: list[str]) -> list[PendingRecord]:

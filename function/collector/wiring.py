@@ -170,7 +170,7 @@ def build_invocation(
 
     collect = CollectTask(
         config=config,
-        api=api,
+        api_factory=api,
         state=state,
         copier=build_copier(config, store, layout, log),
         log=log,
@@ -178,13 +178,7 @@ def build_invocation(
         deadline=deadline,
         pacer=_limiter(config.api_qps),
     )
-    sweep = SweepRegistry(
-        config=config,
-        pending=state.pending,
-        collect=collect,
-        log=log,
-        deadline=deadline,
-        dispatcher=dispatcher or build_dispatcher(config, context, credentials, env),
-    )
-    reject = RejectEvent(dead_letters=state.dead_letters, log=log, request_id=request_id)
+    dispatcher = dispatcher or build_dispatcher(config, context, credentials, env)
+    sweep = SweepRegistry(config, state.pending, collect, log, deadline, dispatcher=dispatcher)
+    reject = RejectEvent(state.dead_letters, log, request_id)
     return Invocation(request_id=request_id, log=log, collect=collect, sweep=sweep, reject=reject)

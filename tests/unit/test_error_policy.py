@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from collector.business_codes import NAMES
 from collector.error_policy import POLICY, Action, decide
 from collector.errors import CollectorError, Source
 
@@ -85,20 +86,7 @@ def test_unknown_source_is_retried_not_dropped() -> None:
 # Each answer goes over the wire: the real alimt SDK against the alimt emulator (`reply:` step), then
 # the adapter; so what the SDK does with the body (ClientException / ServerException / a normal
 # return) is part of what is tested.
-BUSINESS_NAMES = {
-    101: "System.RequestTimeOut",
-    102: "System.Error",
-    103: "System.UrlDecodingError",
-    104: "System.ParameterError",
-    105: "System.LanguageNotSupported",
-    106: "System.LanguageDetectError",
-    107: "System.TranslateError",
-    108: "System.StringTooLong",
-    110: "System.AccountNotActivated",
-    111: "System.SubServiceFailed",
-    112: "System.TranslateServiceCallFailed",
-    113: "System.AccountNotActivatedOrInArrears",
-}
+BUSINESS_NAMES = NAMES  # the one table (collector.business_codes), also the emulator's
 EXPECTED_ACTION = {
     **{c: Action.RETRY for c in (101, 102, 112)},
     **{c: Action.DEAD_LETTER for c in (103, 104, 105, 106, 107, 108)},

@@ -23,6 +23,7 @@ from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
 from collector.records import iso
 from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
+from ops.jsonview import fields_json
 from ops.progress import NoProgress, Progress
 
 
@@ -35,13 +36,7 @@ class PurgeReport:
     examined: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dryRun": self.dry_run,
-            "examined": self.examined,
-            "removed": self.removed,
-            "skipped": self.skipped,
-            "failed": self.failed,
-        }
+        return fields_json(self, "dry_run", "examined", "removed", "skipped", "failed")
 
 
 def purge_partial(

@@ -23,6 +23,7 @@ from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
 from collector.records import DeadLetter, PendingRecord, parse_iso
 from collector.state import DeadLetterStore, PendingRegistry
+from ops.jsonview import fields_json
 from ops.progress import NoProgress, Progress
 from ops.status import fetch_all
 
@@ -72,15 +73,16 @@ class RedriveReport:
     examined: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "dryRun": self.dry_run,
-            "examined": self.examined,
-            "moved": self.moved,
-            "refused": self.refused,
-            "failed": self.failed,
-            "notFound": self.not_found,
-            "rejectedSkipped": self.rejected_skipped,
-        }
+        return fields_json(
+            self,
+            "dry_run",
+            "examined",
+            "moved",
+            "refused",
+            "failed",
+            "not_found",
+            "rejected_skipped",
+        )
 
 
 def redrive(

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.records import DeadLetter, PendingRecord, iso
+from collector.records import PendingRecord, iso
 from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
+from ops.jsonview import fields_json
 from ops.progress import NoProgress, Progress
 
 FETCH_CONCURRENCY = 16
@@ -145,19 +146,20 @@ class Summary:
     partial_objects: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "pending": self.pending,
-            "pendingDue": self.pending_due,
-            "oldestPending": self.oldest_pending,
-            "deadLettered": self.dead_lettered,
-            "deadLettersByCode": self.dead_letters_by_code,
-            "redrivable": self.redrivable,
-            "rejected": self.rejected,
-            "copied": self.copied,
-            "unreadable": self.unreadable,
-            "deadLettersWithPartialObjects": self.with_partial_objects,
-            "partialObjects": self.partial_objects,
-        }
+        return fields_json(
+            self,
+            "pending",
+            "pending_due",
+            "oldest_pending",
+            "dead_lettered",
+            "dead_letters_by_code",
+            "redrivable",
+            "rejected",
+            "copied",
+            "unreadable",
+            "with_partial_objects:deadLettersWithPartialObjects",
+            "partial_objects",
+        )
 
 
 def listed_keys(store: ObjectStore, prefix: str, progress: Progress) -> Iterable[str]:
@@ -187,6 +189,18 @@ def summary(
     return result
 
 
+def _or_none(read: Callable[[str], T | None]) -> Callable[[str], T | None]:
+    """`read`, with a document that cannot be read counted as missing (`unreadable`)."""
+
+    def tolerant(task_id: str) -> T | None:
+        try:
+            return read(task_id)
+        except CollectorError:
+            return None
+
+    return tolerant
+
+
 def _summarise_pending(
     result: Summary,
     store: ObjectStore,
@@ -199,16 +213,8 @@ def _summarise_pending(
     keys = listed_keys(store, layout.pending_prefix, listing)
     task_ids = [t for t in (layout.task_id_from_pending_key(k) for k in keys) if t]
     listing.done()
-    registry = PendingRegistry(store, layout)
     reading = make_progress("reading pending records")
-
-    def load_pending(task_id: str) -> PendingRecord | None:
-        try:
-            return registry.get(task_id)
-        except CollectorError:
-            return None
-
-    records = fetch_all(task_ids, load_pending, reading)
+    records = fetch_all(task_ids, _or_none(PendingRegistry(store, layout).get), reading)
     reading.done()
     readable = [r for r in records if r is not None]
     result.unreadable += len(records) - len(readable)
@@ -242,15 +248,7 @@ def _summarise_dead_letters(
             task_ids.append(task_id)
     listing.done()
     reading = make_progress("reading dead letters")
-    letters_store = DeadLetterStore(store, layout)
-
-    def load_letter(task_id: str) -> DeadLetter | None:
-        try:
-            return letters_store.get_letter(task_id)
-        except CollectorError:
-            return None
-
-    letters = fetch_all(task_ids, load_letter, reading)
+    letters = fetch_all(task_ids, _or_none(DeadLetterStore(store, layout).get_letter), reading)
     reading.done()
     codes: Counter[str] = Counter()
     for letter in letters:

@@ -24,6 +24,7 @@ from collector.models import task_id_problem
 from collector.records import PendingRecord, iso
 from collector.redaction import redact, strip_query
 from collector.state import PendingRegistry
+from ops.jsonview import fields_json
 from ops.settings import OpsSettings
 
 MAX_IMAGES_PER_REQUEST = 20
@@ -82,13 +83,9 @@ class SubmittedBatch:
     registration_error: str | None = None  # OSS refused the pending record: publish the TaskId
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "taskId": self.task_id,
-            "images": self.image_count,
-            "requestId": self.request_id,
-            "registered": self.registered,
-            "registrationError": self.registration_error,
-        }
+        return fields_json(
+            self, "task_id", "image_count:images", "request_id", "registered", "registration_error"
+        )
 
 
 def read_url_lines(lines: Iterable[str]) -> list[str]:

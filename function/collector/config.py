@@ -7,8 +7,16 @@ template.yml shows up on the first invocation with a message that says what to f
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
+
+
+def _shown(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
 
 DEFAULT_ALIMT_ENDPOINT = "mt.cn-hangzhou.aliyuncs.com"
 DEFAULT_ALLOWED_SOURCE_HOSTS = ("*.aliyuncs.com", "*.alicdn.com")
@@ -188,27 +196,24 @@ class _EnvReader:
         raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(f"{name}={value!r} is not a number") from None
-        if not (low <= number <= high):
-            raise ConfigError(f"{name}={value!r} is out of range [{low:g}, {high:g}]")
-        return number
+        number = self._ranged(name, float, "a number", float(low), float(high))
+        return default if number is None else number
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
+        number = self._ranged(name, int, "a whole number", low, high)
+        return default if number is None else number
+
+    def _ranged(self, name: str, parse: Callable[[str], N], what: str, low: N, high: N) -> N | None:
+        """The variable parsed by `parse` and within [low, high]; None if unset."""
         value = self._raw(name)
         if value is None:
-            return default
+            return None
         try:
-            number = int(value)
+            number = parse(value)
         except ValueError:
-            raise ConfigError(f"{name}={value!r} is not a whole number") from None
+            raise ConfigError(f"{name}={value!r} is not {what}") from None
         if not (low <= number <= high):
-            raise ConfigError(f"{name}={value!r} is out of range [{low}, {high}]")
+            raise ConfigError(f"{name}={value!r} is out of range [{_shown(low)}, {_shown(high)}]")
         return number
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:

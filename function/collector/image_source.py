@@ -113,6 +113,17 @@ def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return any(flags) or ip.is_unspecified or not ip.is_global
 
 
+# One request, its body streamed as sent: redirects are followed (and vetted) by `open`, retries are
+# the policy's (retry.py), and the pool is per vetted address, so the Host header differs from it.
+_STREAMED_GET: dict[str, bool] = {
+    "redirect": False,
+    "retries": False,
+    "preload_content": False,
+    "decode_content": False,
+    "assert_same_host": False,
+}
+
+
 def _status_error(status: int, shown: str | None) -> CollectorError:
     """What a result image host's non-200 answer means (the policy table decides the rest)."""
     if status in (403, 404, 410):
@@ -304,12 +315,8 @@ class ImageSource:
                     "Accept": "image/*,*/*;q=0.5",
                     "User-Agent": "alimt-result-collector",
                 },
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                decode_content=False,
                 timeout=timeout,
-                assert_same_host=False,
+                **_STREAMED_GET,
             )
         except (Urllib3Error, OSError) as exc:
             raise _transport_error(exc, strip_query(url)) from None

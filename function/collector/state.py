@@ -17,6 +17,16 @@ from collector.ports import ObjectStorePort
 from collector.records import DeadLetter, Manifest, PendingRecord
 
 
+def _create_once(store: ObjectStorePort, key: str, document: dict[str, Any]) -> bool:
+    """Write `key` unless it exists (`x-oss-forbid-overwrite`). False if another writer got there
+    first: OSS writes are atomic, so what is there is whole."""
+    try:
+        store.put_json(key, document, forbid_overwrite=True)
+    except ObjectAlreadyExists:
+        return False
+    return True
+
+
 class PendingRegistry:
     def __init__(self, store: ObjectStorePort, layout: KeyLayout) -> None:
         self._store = store
@@ -28,13 +38,7 @@ class PendingRegistry:
 
     def create(self, record: PendingRecord) -> bool:
         """Record a newly seen task. False if a record already exists (another delivery made it)."""
-        try:
-            self._store.put_json(
-                self._layout.pending_key(record.task_id), record.to_json(), forbid_overwrite=True
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        return _create_once(self._store, self._layout.pending_key(record.task_id), record.to_json())
 
     def save(self, record: PendingRecord) -> None:
         self._store.put_json(self._layout.pending_key(record.task_id), record.to_json())
@@ -68,15 +72,9 @@ class DeadLetterStore:
         """Dead-letter a task once (`x-oss-forbid-overwrite`): when two deliveries reach a final
         verdict, the first letter stands. False if one was already there."""
         assert letter.task_id is not None
-        try:
-            self._store.put_json(
-                self._layout.dead_letter_key(letter.task_id),
-                letter.to_json(),
-                forbid_overwrite=True,
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        return _create_once(
+            self._store, self._layout.dead_letter_key(letter.task_id), letter.to_json()
+        )
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         return self._store.get_json(self._layout.dead_letter_key(task_id))
@@ -117,15 +115,8 @@ class ManifestStore:
 
     def create(self, output_prefix: str | None, manifest: Manifest) -> bool:
         """Write the manifest once. False if another delivery wrote it first."""
-        try:
-            self._store.put_json(
-                self._layout.manifest_key(manifest.task_id, output_prefix),
-                manifest.to_json(),
-                forbid_overwrite=True,
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        key = self._layout.manifest_key(manifest.task_id, output_prefix)
+        return _create_once(self._store, key, manifest.to_json())
 
     def partial_objects(self, task_id: str, output_prefix: str | None) -> list[dict[str, Any]]:
         """What an interrupted copy left under the task's prefix (everything but a manifest)."""

@@ -1,0 +1,20 @@
+"""The JSON form of the operator tool's reports: attribute names in camelCase, in a stated order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def camel(name: str) -> str:
+    """`dead_letters_by_code` -> `deadLettersByCode`."""
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def fields_json(obj: object, *names: str) -> dict[str, Any]:
+    """`{camel(name): obj.name}` for each name, in order; `"attr:key"` names the key explicitly."""
+    view: dict[str, Any] = {}
+    for name in names:
+        attr, _, key = name.partition(":")
+        view[key or camel(attr)] = getattr(obj, attr)
+    return view

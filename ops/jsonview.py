@@ -11,10 +11,11 @@ def camel(name: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
-def fields_json(obj: object, *names: str) -> dict[str, Any]:
-    """`{camel(name): obj.name}` for each name, in order; `"attr:key"` names the key explicitly."""
+def fields_json(obj: object, names: str) -> dict[str, Any]:
+    """`{camel(name): obj.name}` for each of the space-separated `names`, in order; `attr:key`
+    names the key explicitly."""
     view: dict[str, Any] = {}
-    for name in names:
+    for name in names.split():
         attr, _, key = name.partition(":")
         view[key or camel(attr)] = getattr(obj, attr)
     return view

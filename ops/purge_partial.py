@@ -26,6 +26,8 @@ from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
 from ops.jsonview import fields_json
 from ops.progress import NoProgress, Progress
 
+_JSON_FIELDS = "dry_run examined removed skipped failed"
+
 
 @dataclass
 class PurgeReport:
@@ -36,7 +38,7 @@ class PurgeReport:
     examined: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return fields_json(self, "dry_run", "examined", "removed", "skipped", "failed")
+        return fields_json(self, _JSON_FIELDS)
 
 
 def purge_partial(

@@ -62,6 +62,9 @@ class RedriveSelection:
         return True
 
 
+_JSON_FIELDS = "dry_run examined moved refused failed not_found rejected_skipped"
+
+
 @dataclass
 class RedriveReport:
     dry_run: bool
@@ -73,16 +76,7 @@ class RedriveReport:
     examined: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return fields_json(
-            self,
-            "dry_run",
-            "examined",
-            "moved",
-            "refused",
-            "failed",
-            "not_found",
-            "rejected_skipped",
-        )
+        return fields_json(self, _JSON_FIELDS)
 
 
 def redrive(

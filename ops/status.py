@@ -27,6 +27,7 @@ from ops.progress import NoProgress, Progress
 
 FETCH_CONCURRENCY = 16
 T = TypeVar("T")
+Progresses = Callable[[str], Progress]  # a progress line per label
 R = TypeVar("R")
 
 
@@ -131,6 +132,12 @@ def manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the summary ---------------------------------------------------------------------------------
+_JSON_FIELDS = (
+    "pending pending_due oldest_pending dead_lettered dead_letters_by_code redrivable rejected "
+    "copied unreadable with_partial_objects:deadLettersWithPartialObjects partial_objects"
+)
+
+
 @dataclass
 class Summary:
     pending: int = 0
@@ -146,20 +153,7 @@ class Summary:
     partial_objects: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return fields_json(
-            self,
-            "pending",
-            "pending_due",
-            "oldest_pending",
-            "dead_lettered",
-            "dead_letters_by_code",
-            "redrivable",
-            "rejected",
-            "copied",
-            "unreadable",
-            "with_partial_objects:deadLettersWithPartialObjects",
-            "partial_objects",
-        )
+        return fields_json(self, _JSON_FIELDS)
 
 
 def listed_keys(store: ObjectStore, prefix: str, progress: Progress) -> Iterable[str]:
@@ -202,11 +196,7 @@ def _or_none(read: Callable[[str], T | None]) -> Callable[[str], T | None]:
 
 
 def _summarise_pending(
-    result: Summary,
-    store: ObjectStore,
-    layout: KeyLayout,
-    now: float,
-    make_progress: Callable[[str], Progress],
+    result: Summary, store: ObjectStore, layout: KeyLayout, now: float, make_progress: Progresses
 ) -> None:
     """Every record is read, for the oldest one and the due count."""
     listing = make_progress("listing pending")
@@ -232,10 +222,7 @@ def _summarise_pending(
 
 
 def _summarise_dead_letters(
-    result: Summary,
-    store: ObjectStore,
-    layout: KeyLayout,
-    make_progress: Callable[[str], Progress],
+    result: Summary, store: ObjectStore, layout: KeyLayout, make_progress: Progresses
 ) -> None:
     """Rejected events are counted from the listing; task letters are read for the code."""
     listing = make_progress("listing dead letters")

@@ -74,6 +74,9 @@ class SubmitRequest:
         return found
 
 
+_JSON_FIELDS = "task_id image_count:images request_id registered registration_error"
+
+
 @dataclass(frozen=True)
 class SubmittedBatch:
     task_id: str
@@ -83,9 +86,7 @@ class SubmittedBatch:
     registration_error: str | None = None  # OSS refused the pending record: publish the TaskId
 
     def to_json(self) -> dict[str, Any]:
-        return fields_json(
-            self, "task_id", "image_count:images", "request_id", "registered", "registration_error"
-        )
+        return fields_json(self, _JSON_FIELDS)
 
 
 def read_url_lines(lines: Iterable[str]) -> list[str]:

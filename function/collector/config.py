@@ -177,10 +177,8 @@ class _EnvReader:
 
     def name(self, name: str) -> str:
         """An FC function name (letters, digits, '_' and '-', up to 64), or empty."""
-        value = self._raw(name)
-        if value is None:
-            return ""
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", value):
+        value = self._raw(name) or ""
+        if value and not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", value):
             raise ConfigError(f"{name}={value!r} is not a Function Compute function name")
         return value
 

@@ -47,12 +47,8 @@ class PendingRegistry:
         self._store.delete(self._layout.pending_key(task_id))
 
     def list_task_ids(self) -> list[str]:
-        ids = []
-        for obj in self._store.list(self._layout.pending_prefix):
-            task_id = self._layout.task_id_from_pending_key(obj.key)
-            if task_id:
-                ids.append(task_id)
-        return ids
+        listed = self._store.list(self._layout.pending_prefix)
+        return [t for t in (self._layout.task_id_from_pending_key(o.key) for o in listed) if t]
 
 
 class DeadLetterStore:
@@ -91,12 +87,8 @@ class DeadLetterStore:
 
     def list_task_ids(self) -> list[str]:
         """The TaskIds with a dead letter (rejected events, which have none, are left out)."""
-        ids = []
-        for obj in self._store.list(self._layout.dead_letter_prefix):
-            task_id = self._layout.task_id_from_dead_letter_key(obj.key)
-            if task_id:
-                ids.append(task_id)
-        return ids
+        listed = self._store.list(self._layout.dead_letter_prefix)
+        return [t for t in (self._layout.task_id_from_dead_letter_key(o.key) for o in listed) if t]
 
     def remove(self, task_id: str) -> None:
         self._store.delete(self._layout.dead_letter_key(task_id))

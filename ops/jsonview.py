@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 
 def camel(name: str) -> str:
@@ -19,3 +20,17 @@ def fields_json(obj: object, names: str) -> dict[str, Any]:
         attr, _, key = name.partition(":")
         view[key or camel(attr)] = getattr(obj, attr)
     return view
+
+
+@dataclass
+class BatchReport:
+    """What an operator command did to many tasks: the part every such report shares."""
+
+    JSON_FIELDS: ClassVar[str] = "dry_run examined failed"
+
+    dry_run: bool
+    failed: list[dict[str, Any]] = field(default_factory=list)  # per task: the error
+    examined: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return fields_json(self, self.JSON_FIELDS)

@@ -16,29 +16,23 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
 from collector.records import iso
 from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
-from ops.jsonview import fields_json
+from ops.jsonview import BatchReport
 from ops.progress import NoProgress, Progress
-
-_JSON_FIELDS = "dry_run examined removed skipped failed"
 
 
 @dataclass
-class PurgeReport:
-    dry_run: bool
+class PurgeReport(BatchReport):
+    JSON_FIELDS: ClassVar[str] = "dry_run examined removed skipped failed"
+
     removed: list[dict[str, Any]] = field(default_factory=list)  # per task: keys, bytes
     skipped: list[dict[str, Any]] = field(default_factory=list)  # per task: why not
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    examined: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self, _JSON_FIELDS)
 
 
 def purge_partial(

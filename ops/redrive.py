@@ -16,14 +16,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.errors import CollectorError, InputCode
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
 from collector.records import DeadLetter, PendingRecord, parse_iso
 from collector.state import DeadLetterStore, PendingRegistry
-from ops.jsonview import fields_json
+from ops.jsonview import BatchReport
 from ops.progress import NoProgress, Progress
 from ops.status import fetch_all
 
@@ -62,21 +62,14 @@ class RedriveSelection:
         return True
 
 
-_JSON_FIELDS = "dry_run examined moved refused failed not_found rejected_skipped"
-
-
 @dataclass
-class RedriveReport:
-    dry_run: bool
+class RedriveReport(BatchReport):
+    JSON_FIELDS: ClassVar[str] = "dry_run examined moved refused failed not_found rejected_skipped"
+
     moved: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     rejected_skipped: int = 0  # rejected events in scope: never redrivable
-    examined: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self, _JSON_FIELDS)
 
 
 def redrive(

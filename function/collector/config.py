@@ -21,6 +21,7 @@ def _shown(bound: float) -> str:
 DEFAULT_ALIMT_ENDPOINT = "mt.cn-hangzhou.aliyuncs.com"
 DEFAULT_ALLOWED_SOURCE_HOSTS = ("*.aliyuncs.com", "*.alicdn.com")
 
+_ENDPOINT = re.compile(r"^(https?://)?[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 _HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -151,14 +152,12 @@ class _EnvReader:
 
     def endpoint(self, name: str, default: str) -> str:
         value = self._raw(name)
-        if value is None:
-            return default
-        if not re.match(r"^(https?://)?[A-Za-z0-9.-]+(:\d{1,5})?/?$", value):
+        if value is not None and not _ENDPOINT.match(value):
             raise ConfigError(
                 f"{name}={value!r} is not an endpoint: expected 'host', 'host:port' or "
                 "'http(s)://host[:port]' with no path"
             )
-        return value.rstrip("/")
+        return default if value is None else value.rstrip("/")
 
     def host_patterns(self, name: str) -> tuple[str, ...]:
         value = self._raw(name)

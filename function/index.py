@@ -6,8 +6,9 @@ instance, before its first invocation, it validates the configuration and import
 first invocation does not pay for them. Without an initializer the first invocation does the same.
 
 Returns a JSON string: one entry per TaskId with its outcome, and counts. Raises
-`RetryableInvocationError` only when a transient failure outlasted this invocation's budget; every
-task it names is already recorded in the pending registry.
+`RetryableInvocationError` when a transient failure outlasted this invocation's budget (every task it
+names is already recorded in the pending registry), or when nothing of the event could be recorded
+(say, the sweep could not list the registry), so the platform delivers the event again.
 """
 
 from __future__ import annotations

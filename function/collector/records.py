@@ -2,8 +2,9 @@
 
 Each is a dataclass with `to_json` (the document stored in OSS, README "OSS layout") and `from_json`
 (tolerant of hand edits: a field of the wrong type falls back to its default). Where each is built:
-PendingRecord in `PendingRecord.received` (a new task) and `PendingRecord.redriven` (ops), DeadLetter
-in `DeadLetter.for_task` / `DeadLetter.for_event`, Manifest in `Manifest.for_copy`. Which key each
+PendingRecord in `PendingRecord.received` (a new task; `submit` in ops), `replacing_corrupt` (the
+sweep) and `redriven` (ops); DeadLetter in `collect_task` (a task) and `reject_event` (an event), the
+use case that reached the verdict; Manifest in `Manifest.for_copy`. Which key each
 one lives under is layout.py's business alone.
 """
 
@@ -70,6 +71,12 @@ class PendingRecord:
         record = cls(task_id, now, last_status=status, next_check=due)
         record.output_prefix, record.trigger = output_prefix, trigger
         return record
+
+    @classmethod
+    def replacing_corrupt(cls, task_id: str, *, now: float) -> PendingRecord:
+        """A record that could not be read (not our JSON): the task keeps going, due now, with a
+        fresh lifetime (the TaskId in its key is all it needs)."""
+        return cls(task_id, first_seen=now)
 
     @classmethod
     def redriven(cls, letter: DeadLetter, *, task_id: str, now: float) -> PendingRecord:

@@ -254,7 +254,7 @@ class SweepRegistry:
             if fresh_record_for(error):
                 # keep the task: start a fresh record for it rather than lose it
                 self.log.warning("pending_record_corrupt", taskId=task_id)
-                return PendingRecord(task_id, first_seen=self.clock())
+                return PendingRecord.replacing_corrupt(task_id, now=self.clock())
             self.log.warning("pending_record_unreadable", taskId=task_id, code=error.key)
             return None
 

@@ -102,7 +102,7 @@ def test_the_package_holds_the_code_and_no_build_leftovers(artifact: Path) -> No
     assert stamps == {(1980, 1, 2, 0, 0, 0)}  # reproducible bytes
     # Bytecode that a zip's timestamps cannot make stale: flags 0b01 = hash-based, unchecked.
     with zipfile.ZipFile(artifact) as package:
-        pyc = package.read("collector/__pycache__/service.cpython-312.pyc")
+        pyc = package.read("collector/__pycache__/collect_task.cpython-312.pyc")
     assert int.from_bytes(pyc[4:8], "little") == 0b01
 
 

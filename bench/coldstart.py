@@ -27,7 +27,7 @@ FIRST_CALL = [
     "collector.alimt_gateway",  # at the first API call: the alimt SDK
     "alibabacloud_alimt20181012.client",
     "collector.copier",
-    "collector.sweep",
+    "collector.sweep_registry",
 ]
 
 _PROBE = """

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from bench.harness import CollectorProcess, local_cloud
 from bench.model import NetworkModel
 from collector.layout import KeyLayout
-from collector.state import PendingRecord
+from collector.records import PendingRecord
 from local.cloud import LocalCloud
 from local.runner import build_timer_event
 

@@ -1,12 +1,14 @@
-"""Function Compute entry point: decode the event, build the collector, run it, encode the answer.
+"""Function Compute entry point: decode the event, build the invocation's use cases (wiring.py),
+hand them the event, encode the answer.
 
 `initialize` is the FC initializer (template.yml `instanceLifecycleConfig.initializer`): once per
 instance, before its first invocation, it validates the configuration and imports the SDKs, so the
 first invocation does not pay for them. Without an initializer the first invocation does the same.
 
 Returns a JSON string: one entry per TaskId with its outcome, and counts. Raises
-`RetryableInvocationError` only when a transient failure outlasted this invocation's budget; every
-task it names is already recorded in the pending registry.
+`RetryableInvocationError` when a transient failure outlasted this invocation's budget (every task it
+names is already recorded in the pending registry), or when nothing of the event could be recorded
+(say, the sweep could not list the registry), so the platform delivers the event again.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ def handler(event: Any, context: Any) -> str:
     started = time.monotonic()
     config = _checked_config()
     _warm_up(config, context)
-    from collector.wiring import build_collector
+    from collector.wiring import build_invocation
 
-    collector = build_collector(config, context, started=started)
+    collector = build_invocation(config, context, started=started)
     try:
         trigger = parse_trigger_event(
             event, max_tasks=config.max_tasks_per_event, state_prefix=config.state_prefix

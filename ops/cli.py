@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ credentials (the Alibaba Cloud default chain, first found wins):
   ~/.aliyun/config.json (--profile or ALIBABA_CLOUD_PROFILE, else its current one);
   ~/.alibabacloud/credentials.ini; the ECS instance's RAM role
 """
+
+
+# adds one subcommand: (name, help, epilog, *, alimt=..., quiet=...) -> its parser
+Command = Callable[..., argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
         return sub
 
+    from ops.purge_partial import add_parser as add_purge_partial
+
+    for add in (
+        _add_submit,
+        _add_status,
+        _add_redrive,
+        _add_gallery,
+        _add_sweep,
+        add_purge_partial,
+    ):
+        add(command)
+    return parser
+
+
+def _add_submit(command: Command) -> None:
     submit = command(
         "submit",
         "Start image batch translations (TranslateImageBatch) and register each TaskId as pending.",
@@ -118,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--json", action="store_true", help="print the batches as JSON")
 
+
+def _add_status(command: Command) -> None:
     status = command(
         "status",
         "Show one task's state, or a summary of all tasks (counts per state, oldest pending, "
@@ -129,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--output-prefix", help="where the task's results were copied")
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+def _add_redrive(command: Command) -> None:
     redrive = command(
         "redrive",
         "Move dead letters back to pending, so the next sweep collects them.",
@@ -148,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     redrive.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+def _add_gallery(command: Command) -> None:
     gallery = command(
         "gallery",
         "Write an HTML page showing each image's source, translation and inpainting side by side.",
@@ -167,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gallery.add_argument("--link-expires", type=int, default=3600, help="seconds (with --links)")
 
+
+def _add_sweep(command: Command) -> None:
     sweep = command(
         "sweep",
         "Run the function's timer sweep now, from here (logs JSON lines like the function).",
@@ -175,11 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--max-tasks", type=int, help="check at most this many due tasks")
     sweep.add_argument("--max-seconds", type=float, help="time budget (default $SWEEP_MAX_SECONDS)")
-
-    from ops.purge_partial import add_parser as add_purge_partial
-
-    add_purge_partial(command)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -362,7 +384,7 @@ def cmd_gallery(settings: OpsSettings, args: argparse.Namespace) -> int:
         state = task_status(store, settings.layout, args.task_id, args.output_prefix)
         prefix = (state.get("copied") or {}).get("outputPrefix")
         if state["state"] == "copied" and prefix:
-            manifest = store.get_json(prefix + "manifest.json")
+            manifest = store.get_json(settings.layout.manifest_key_under(prefix))
         if manifest is None:
             print(
                 f"alimt-collector gallery: {args.task_id} has no manifest (state: "

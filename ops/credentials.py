@@ -57,30 +57,42 @@ class OperatorCredentials:
 def resolve_credentials(env: Mapping[str, str], profile: str | None = None) -> OperatorCredentials:
     """Raises ConfigError with what to do when nothing in the chain has credentials."""
     if not profile:
-        key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
-        secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
-        if key_id and secret:  # the chain's first link, read from the mapping we were given
-            token = env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
-            return _found(FunctionCredentials(key_id, secret, token), _SOURCES["env"])
+        from_env = _from_env(env)
+        if from_env is not None:
+            return from_env
         profile = env.get(PROFILE_ENV) or None
-    from alibabacloud_credentials.exceptions import CredentialException
-    from alibabacloud_credentials.provider import DefaultCredentialsProvider
-
-    try:
-        with _sdk_logging_silenced():
-            if profile:
-                creds, provider = _named_profile(profile)
-            else:
-                found = DefaultCredentialsProvider().get_credentials()
-                creds, provider = found, found.get_provider_name()
-    except CredentialException as missing:
-        raise ConfigError(_explain_missing(profile, str(missing.message))) from None
+    creds, provider = _from_chain(profile)
     key_id, secret = creds.get_access_key_id(), creds.get_access_key_secret()
     if not key_id or not secret:
         where = f"profile {profile!r}" if profile else "the credentials chain"
         raise ConfigError(f"{where} has no access key id/secret: {NO_CREDENTIALS_HELP}")
     keys = FunctionCredentials(key_id, secret, creds.get_security_token() or None)
     return _found(keys, describe_provider(provider, profile))
+
+
+def _from_env(env: Mapping[str, str]) -> OperatorCredentials | None:
+    """The chain's first link, read from the mapping we were given."""
+    key_id = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    if not (key_id and secret):
+        return None
+    token = env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None
+    return _found(FunctionCredentials(key_id, secret, token), _SOURCES["env"])
+
+
+def _from_chain(profile: str | None) -> tuple[Any, str]:
+    """(credentials, provider name) from a named profile or the SDK's default chain."""
+    from alibabacloud_credentials.exceptions import CredentialException
+    from alibabacloud_credentials.provider import DefaultCredentialsProvider
+
+    try:
+        with _sdk_logging_silenced():
+            if profile:
+                return _named_profile(profile)
+            found = DefaultCredentialsProvider().get_credentials()
+            return found, found.get_provider_name()
+    except CredentialException as missing:
+        raise ConfigError(_explain_missing(profile, str(missing.message))) from None
 
 
 def describe_provider(provider_name: str, profile: str | None = None) -> str:

@@ -16,31 +16,23 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, ManifestStore, PendingRegistry, iso
+from collector.records import iso
+from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
+from ops.jsonview import BatchReport
 from ops.progress import NoProgress, Progress
 
 
 @dataclass
-class PurgeReport:
-    dry_run: bool
+class PurgeReport(BatchReport):
+    JSON_FIELDS: ClassVar[str] = "dry_run examined removed skipped failed"
+
     removed: list[dict[str, Any]] = field(default_factory=list)  # per task: keys, bytes
     skipped: list[dict[str, Any]] = field(default_factory=list)  # per task: why not
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    examined: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dryRun": self.dry_run,
-            "examined": self.examined,
-            "removed": self.removed,
-            "skipped": self.skipped,
-            "failed": self.failed,
-        }
 
 
 def purge_partial(
@@ -63,9 +55,9 @@ def purge_partial(
         task_ids = []
         for obj in store.list(layout.dead_letter_prefix):
             listing.step()
-            name = obj.key[len(layout.dead_letter_prefix) :]
-            if name.endswith(".json") and "/" not in name:  # rejected events have no objects
-                task_ids.append(name[: -len(".json")])
+            found = layout.task_id_from_dead_letter_key(obj.key)
+            if found:  # rejected events have no objects
+                task_ids.append(found)
         listing.done()
     working = make_progress("checking tasks")
     for current in task_ids:
@@ -93,34 +85,36 @@ def _purge_one(
         report.skipped.append({"taskId": task_id, "why": "not dead-lettered"})
         return
     prefix = letter.get("outputPrefix") if isinstance(letter.get("outputPrefix"), str) else None
-    if ManifestStore(store, layout).exists(task_id, prefix):
-        report.skipped.append({"taskId": task_id, "why": "has a manifest (collected)"})
+    manifests = ManifestStore(store, layout)
+    kept = _kept_because(manifests, PendingRegistry(store, layout), task_id, prefix)
+    if kept:
+        report.skipped.append({"taskId": task_id, "why": kept})
         return
-    if PendingRegistry(store, layout).get(task_id) is not None:
-        report.skipped.append({"taskId": task_id, "why": "pending (redriven): kept for reuse"})
-        return
-    task_prefix = layout.task_prefix(task_id, prefix)
-    objects = [o for o in store.list(task_prefix) if o.key != task_prefix + "manifest.json"]
+    objects = manifests.partial_objects(task_id, prefix)
     if not objects:
         return  # nothing left behind: nothing to say
-    entry = {
-        "taskId": task_id,
-        "objects": [{"key": o.key, "size": o.size} for o in objects],
-        "bytes": sum(o.size for o in objects),
-    }
+    entry = {"taskId": task_id, "objects": objects, "bytes": sum(o["size"] for o in objects)}
     if not dry_run:
         # checked again just before deleting: a redrive or a copy may have happened meanwhile
-        if ManifestStore(store, layout).exists(task_id, prefix) or PendingRegistry(
-            store, layout
-        ).get(task_id):
+        if _kept_because(manifests, PendingRegistry(store, layout), task_id, prefix):
             report.skipped.append({"taskId": task_id, "why": "collected or redriven meanwhile"})
             return
         for obj in objects:
-            store.delete(obj.key)
-        letter["partialObjects"] = []
-        letter["partialObjectsRemovedAt"] = iso(time.time() if now is None else now)
-        store.put_json(layout.dead_letter_key(task_id), letter)
+            store.delete(obj["key"])
+        at = iso(time.time() if now is None else now)
+        letters.mark_partial_objects_removed(task_id, letter, at)
     report.removed.append(entry)
+
+
+def _kept_because(
+    manifests: ManifestStore, registry: PendingRegistry, task_id: str, prefix: str | None
+) -> str | None:
+    """Why a dead-lettered task's objects must stay, if they must."""
+    if manifests.exists(task_id, prefix):
+        return "has a manifest (collected)"
+    if registry.get(task_id) is not None:
+        return "pending (redriven): kept for reuse"
+    return None
 
 
 def render(report: PurgeReport) -> str:

@@ -16,12 +16,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from collector.errors import CollectorError
+from collector.errors import CollectorError, InputCode
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, PendingRecord, PendingRegistry, parse_iso
+from collector.records import DeadLetter, PendingRecord, parse_iso
+from collector.state import DeadLetterStore, PendingRegistry
+from ops.jsonview import BatchReport
 from ops.progress import NoProgress, Progress
 from ops.status import fetch_all
 
@@ -61,25 +63,13 @@ class RedriveSelection:
 
 
 @dataclass
-class RedriveReport:
-    dry_run: bool
+class RedriveReport(BatchReport):
+    JSON_FIELDS: ClassVar[str] = "dry_run examined moved refused failed not_found rejected_skipped"
+
     moved: list[dict[str, Any]] = field(default_factory=list)
     refused: list[dict[str, Any]] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
     not_found: list[str] = field(default_factory=list)
     rejected_skipped: int = 0  # rejected events in scope: never redrivable
-    examined: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dryRun": self.dry_run,
-            "examined": self.examined,
-            "moved": self.moved,
-            "refused": self.refused,
-            "failed": self.failed,
-            "notFound": self.not_found,
-            "rejectedSkipped": self.rejected_skipped,
-        }
 
 
 def redrive(
@@ -98,36 +88,7 @@ def redrive(
     make_progress = progress or (lambda label: NoProgress())
     letters_store = DeadLetterStore(store, layout)
     report = RedriveReport(dry_run=dry_run)
-
-    candidates: list[tuple[str, dict[str, Any] | None]]
-    if selection.task_id:
-        candidates = [(selection.task_id, letters_store.get(selection.task_id))]
-    else:
-        rejected_prefix = layout.dead_letter_prefix + "rejected/"
-        listing = make_progress("listing dead letters")
-        task_ids = []
-        for obj in store.list(layout.dead_letter_prefix):
-            listing.step()
-            if obj.key.startswith(rejected_prefix):
-                if selection.code in (None, "BadInput"):
-                    report.rejected_skipped += 1
-                continue
-            name = obj.key[len(layout.dead_letter_prefix) :]
-            if name.endswith(".json") and "/" not in name:
-                task_ids.append(name[: -len(".json")])
-        listing.done()
-        reading = make_progress("reading dead letters")
-
-        def read_letter(task_id: str) -> dict[str, Any] | None:
-            try:
-                return letters_store.get(task_id)
-            except CollectorError as error:  # corrupt or unreadable: say so, redrive the rest
-                report.failed.append({"taskId": task_id, "error": f"{error.key}: {error.detail}"})
-                return {}
-
-        candidates = list(zip(task_ids, fetch_all(task_ids, read_letter, reading), strict=True))
-        reading.done()
-
+    candidates = _candidates(store, layout, selection, report, make_progress)
     registry = PendingRegistry(store, layout)
     moving = make_progress("redriving")
     for task_id, letter in candidates:
@@ -136,67 +97,101 @@ def redrive(
             continue  # unreadable, already reported
         if letter is None:
             report.not_found.append(task_id)
-            continue
-        if not selection.matches(letter, now):
-            continue
-        entry = {
-            "taskId": task_id,
-            "code": letter.get("code"),
-            "reason": letter.get("reason"),
-            "deadLetteredAt": letter.get("deadLetteredAt"),
-        }
-        if letter.get("redrivable") is not True and not force:
-            report.refused.append({**entry, "why": "not redrivable (use --force to override)"})
-            continue
-        if not dry_run:
-            try:
-                redrive_one(registry, letters_store, task_id, letter, now)
-            except CollectorError as error:
-                report.failed.append({**entry, "error": f"{error.key}: {error.detail}"})
-                continue
+        elif selection.matches(letter, now) and _redrive_letter(
+            registry, letters_store, task_id, letter, now, report, force=force
+        ):
             moving.step()
-        report.moved.append(entry)
     moving.done()
     return report
 
 
-def redrive_one(
+def _redrive_letter(
     registry: PendingRegistry,
     letters: DeadLetterStore,
     task_id: str,
     letter: dict[str, Any],
     now: float,
-) -> None:
-    prefix = letter.get("outputPrefix")
-    record = PendingRecord(
-        task_id=task_id,
-        first_seen=now,  # a fresh lifetime: the old one is what ran out, or nearly
-        attempts=0,
-        last_status="redriven",
-        last_code=f"dead-letter:{letter.get('code')}",
-        next_check=now,
-        output_prefix=prefix if isinstance(prefix, str) else None,
-        trigger="redrive",
-    )
-    registry.save(record)  # overwrite: an old record left behind would carry an old firstSeen
-    letters.remove(task_id)
+    report: RedriveReport,
+    *,
+    force: bool,
+) -> bool:
+    """Move one letter (or say why not). True if a record was written."""
+    entry = {
+        "taskId": task_id,
+        "code": letter.get("code"),
+        "reason": letter.get("reason"),
+        "deadLetteredAt": letter.get("deadLetteredAt"),
+    }
+    if letter.get("redrivable") is not True and not force:
+        report.refused.append({**entry, "why": "not redrivable (use --force to override)"})
+        return False
+    if not report.dry_run:
+        try:
+            # a fresh lifetime (firstSeen = now): the old one is what ran out, or nearly
+            record = PendingRecord.redriven(DeadLetter.from_json(letter), task_id=task_id, now=now)
+            registry.save(record)  # overwrite: an old record would carry an old firstSeen
+            letters.remove(task_id)
+        except CollectorError as error:
+            report.failed.append({**entry, "error": f"{error.key}: {error.detail}"})
+            return False
+    report.moved.append(entry)
+    return not report.dry_run
+
+
+def _candidates(
+    store: ObjectStore,
+    layout: KeyLayout,
+    selection: RedriveSelection,
+    report: RedriveReport,
+    make_progress: Callable[[str], Progress],
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """(TaskId, its letter) in scope: None if there is none, {} if it cannot be read (reported)."""
+    letters_store = DeadLetterStore(store, layout)
+    if selection.task_id:
+        return [(selection.task_id, letters_store.get(selection.task_id))]
+    listing = make_progress("listing dead letters")
+    task_ids = []
+    for obj in store.list(layout.dead_letter_prefix):
+        listing.step()
+        if obj.key.startswith(layout.rejected_prefix):
+            if selection.code in (None, InputCode.BAD_INPUT):
+                report.rejected_skipped += 1
+            continue
+        task_id = layout.task_id_from_dead_letter_key(obj.key)
+        if task_id:
+            task_ids.append(task_id)
+    listing.done()
+    reading = make_progress("reading dead letters")
+
+    def read_letter(task_id: str) -> dict[str, Any] | None:
+        try:
+            return letters_store.get(task_id)
+        except CollectorError as error:  # corrupt or unreadable: say so, redrive the rest
+            report.failed.append({"taskId": task_id, "error": f"{error.key}: {error.detail}"})
+            return {}
+
+    candidates = list(zip(task_ids, fetch_all(task_ids, read_letter, reading), strict=True))
+    reading.done()
+    return candidates
 
 
 def render(report: RedriveReport) -> str:
     verb = "would move" if report.dry_run else "moved"
     lines = [f"{verb} {len(report.moved)} dead letter(s) to pending"]
-    for entry in report.moved:
-        lines.append(f"  {entry['taskId']}  code {entry['code']}  ({entry['reason']})")
+    lines += [f"  {e['taskId']}  code {e['code']}  ({e['reason']})" for e in report.moved]
     if report.refused:
         lines.append(f"refused {len(report.refused)} (not redrivable; --force overrides):")
-        for entry in report.refused:
-            lines.append(f"  {entry['taskId']}  code {entry['code']}  ({entry['reason']})")
+        lines += [f"  {e['taskId']}  code {e['code']}  ({e['reason']})" for e in report.refused]
     if report.failed:
         lines.append(f"failed {len(report.failed)}:")
-        for entry in report.failed:
-            lines.append(f"  {entry['taskId']}  {entry['error']}")
-    for task_id in report.not_found:
-        lines.append(f"no dead letter for {task_id}")
+        lines += [f"  {e['taskId']}  {e['error']}" for e in report.failed]
+    lines += [f"no dead letter for {task_id}" for task_id in report.not_found]
+    lines += _closing_lines(report)
+    return "\n".join(lines)
+
+
+def _closing_lines(report: RedriveReport) -> list[str]:
+    lines = []
     if report.rejected_skipped:
         lines.append(
             f"skipped {report.rejected_skipped} rejected event(s): bad input has no TaskId "
@@ -204,4 +199,4 @@ def render(report: RedriveReport) -> str:
         )
     if report.moved and not report.dry_run:
         lines.append("the next timer sweep collects them (or run `alimt-collector sweep` now)")
-    return "\n".join(lines)
+    return lines

@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 from collector.errors import CollectorError
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
-from collector.state import DeadLetterStore, ManifestStore, PendingRecord, PendingRegistry, iso
+from collector.records import PendingRecord, iso
+from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
+from ops.jsonview import fields_json
 from ops.progress import NoProgress, Progress
 
 FETCH_CONCURRENCY = 16
 T = TypeVar("T")
+Progresses = Callable[[str], Progress]  # a progress line per label
 R = TypeVar("R")
 
 
@@ -52,9 +55,7 @@ def task_status(
     now = time.time() if now is None else now
     pending = PendingRegistry(store, layout).get(task_id)
     letter = DeadLetterStore(store, layout).get(task_id)
-    prefix = output_prefix or (pending.output_prefix if pending else None)
-    if prefix is None and letter is not None and isinstance(letter.get("outputPrefix"), str):
-        prefix = letter["outputPrefix"]
+    prefix = _known_prefix(output_prefix, pending, letter)
     manifest = ManifestStore(store, layout).get(task_id, prefix)
 
     report: dict[str, Any] = {"taskId": task_id, "state": "unknown"}
@@ -64,14 +65,8 @@ def task_status(
         report["deadLetter"] = dead_letter_view(letter)
     if manifest is not None:
         report["copied"] = manifest_view(manifest)
-    for state, present in (
-        ("copied", manifest),
-        ("dead_lettered", letter),
-        ("pending", pending),
-    ):
-        if present is not None:
-            report["state"] = state
-            break
+    states = (("copied", manifest), ("dead_lettered", letter), ("pending", pending))
+    report["state"] = next((state for state, found in states if found is not None), "unknown")
     if report["state"] == "unknown":
         report["looked"] = [
             layout.manifest_key(task_id, prefix),
@@ -79,6 +74,16 @@ def task_status(
             layout.pending_key(task_id),
         ]
     return report
+
+
+def _known_prefix(
+    given: str | None, pending: PendingRecord | None, letter: dict[str, Any] | None
+) -> str | None:
+    """The task's output prefix: as given, else as its record or dead letter says."""
+    prefix = given or (pending.output_prefix if pending else None)
+    if prefix is None and letter is not None and isinstance(letter.get("outputPrefix"), str):
+        prefix = letter["outputPrefix"]
+    return prefix
 
 
 def pending_view(record: PendingRecord, now: float) -> dict[str, Any]:
@@ -127,6 +132,12 @@ def manifest_view(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- the summary ---------------------------------------------------------------------------------
+_JSON_FIELDS = (
+    "pending pending_due oldest_pending dead_lettered dead_letters_by_code redrivable rejected "
+    "copied unreadable with_partial_objects:deadLettersWithPartialObjects partial_objects"
+)
+
+
 @dataclass
 class Summary:
     pending: int = 0
@@ -142,19 +153,7 @@ class Summary:
     partial_objects: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "pending": self.pending,
-            "pendingDue": self.pending_due,
-            "oldestPending": self.oldest_pending,
-            "deadLettered": self.dead_lettered,
-            "deadLettersByCode": self.dead_letters_by_code,
-            "redrivable": self.redrivable,
-            "rejected": self.rejected,
-            "copied": self.copied,
-            "unreadable": self.unreadable,
-            "deadLettersWithPartialObjects": self.with_partial_objects,
-            "partialObjects": self.partial_objects,
-        }
+        return fields_json(self, _JSON_FIELDS)
 
 
 def listed_keys(store: ObjectStore, prefix: str, progress: Progress) -> Iterable[str]:
@@ -173,28 +172,39 @@ def summary(
     now = time.time() if now is None else now
     make_progress = progress or (lambda label: NoProgress())
     result = Summary()
-
-    # pending: every record is read, for the oldest one and the due count
-    listing = make_progress("listing pending")
-    task_ids = [
-        t
-        for t in (
-            layout.task_id_from_pending_key(k)
-            for k in listed_keys(store, layout.pending_prefix, listing)
-        )
-        if t
-    ]
+    _summarise_pending(result, store, layout, now, make_progress)
+    _summarise_dead_letters(result, store, layout, make_progress)
+    # copied: manifests directly under a TaskId folder of the output prefix
+    listing = make_progress("listing output")
+    for key in listed_keys(store, layout.output_prefix, listing):
+        if layout.task_id_from_manifest_key(key):
+            result.copied += 1
     listing.done()
-    registry = PendingRegistry(store, layout)
-    reading = make_progress("reading pending records")
+    return result
 
-    def load_pending(task_id: str) -> PendingRecord | None:
+
+def _or_none(read: Callable[[str], T | None]) -> Callable[[str], T | None]:
+    """`read`, with a document that cannot be read counted as missing (`unreadable`)."""
+
+    def tolerant(task_id: str) -> T | None:
         try:
-            return registry.get(task_id)
+            return read(task_id)
         except CollectorError:
             return None
 
-    records = fetch_all(task_ids, load_pending, reading)
+    return tolerant
+
+
+def _summarise_pending(
+    result: Summary, store: ObjectStore, layout: KeyLayout, now: float, make_progress: Progresses
+) -> None:
+    """Every record is read, for the oldest one and the due count."""
+    listing = make_progress("listing pending")
+    keys = listed_keys(store, layout.pending_prefix, listing)
+    task_ids = [t for t in (layout.task_id_from_pending_key(k) for k in keys) if t]
+    listing.done()
+    reading = make_progress("reading pending records")
+    records = fetch_all(task_ids, _or_none(PendingRegistry(store, layout).get), reading)
     reading.done()
     readable = [r for r in records if r is not None]
     result.unreadable += len(records) - len(readable)
@@ -210,49 +220,35 @@ def summary(
             "lastStatus": oldest.last_status,
         }
 
-    # dead letters: rejected events are counted from the listing; task letters are read for the code
+
+def _summarise_dead_letters(
+    result: Summary, store: ObjectStore, layout: KeyLayout, make_progress: Progresses
+) -> None:
+    """Rejected events are counted from the listing; task letters are read for the code."""
     listing = make_progress("listing dead letters")
-    letter_keys: list[str] = []
-    rejected_prefix = layout.dead_letter_prefix + "rejected/"
+    task_ids: list[str] = []
     for key in listed_keys(store, layout.dead_letter_prefix, listing):
-        if key.startswith(rejected_prefix):
+        task_id = layout.task_id_from_dead_letter_key(key)
+        if key.startswith(layout.rejected_prefix):
             result.rejected += 1
-        elif key.endswith(".json") and "/" not in key[len(layout.dead_letter_prefix) :]:
-            letter_keys.append(key)
+        elif task_id:
+            task_ids.append(task_id)
     listing.done()
     reading = make_progress("reading dead letters")
-
-    def load_letter(key: str) -> dict[str, Any] | None:
-        try:
-            return store.get_json(key)
-        except CollectorError:
-            return None
-
-    letters = fetch_all(letter_keys, load_letter, reading)
+    letters = fetch_all(task_ids, _or_none(DeadLetterStore(store, layout).get_letter), reading)
     reading.done()
     codes: Counter[str] = Counter()
     for letter in letters:
         if letter is None:
             result.unreadable += 1
             continue
-        codes[str(letter.get("code"))] += 1
-        if letter.get("redrivable") is True:
-            result.redrivable += 1
-        partial = letter.get("partialObjects")
-        if isinstance(partial, list) and partial:
+        codes[letter.code] += 1
+        result.redrivable += 1 if letter.redrivable else 0
+        if letter.partial_objects:
             result.with_partial_objects += 1
-            result.partial_objects += len(partial)
-    result.dead_lettered = len(letter_keys)
+            result.partial_objects += len(letter.partial_objects)
+    result.dead_lettered = len(task_ids)
     result.dead_letters_by_code = dict(sorted(codes.items(), key=lambda kv: (-kv[1], kv[0])))
-
-    # copied: manifests directly under a TaskId folder of the output prefix
-    listing = make_progress("listing output")
-    for key in listed_keys(store, layout.output_prefix, listing):
-        rest = key[len(layout.output_prefix) :]
-        if rest.count("/") == 1 and rest.endswith("/manifest.json"):
-            result.copied += 1
-    listing.done()
-    return result
 
 
 # --- text rendering ------------------------------------------------------------------------------
@@ -269,33 +265,10 @@ def age_text(seconds: float) -> str:
 
 def render_task(report: dict[str, Any]) -> str:
     lines = [f"{report['taskId']}: {report['state']}"]
-    copied = report.get("copied")
-    if copied:
-        lines.append(
-            f"  copied {copied['collectedAt']}: {copied['imageCount']} image(s), "
-            f"{copied['failedCount']} failed, status {copied['status']}, "
-            f"output {copied['outputPrefix']}"
-        )
-        for failed in copied["failedImages"]:
-            lines.append(f"    image {failed['index']}: {failed['code']} {failed['message']}")
-    letter = report.get("deadLetter")
-    if letter:
-        lines.append(
-            f"  dead-lettered {letter['deadLetteredAt']}: code {letter['code']} "
-            f"({'redrivable' if letter['redrivable'] else 'not redrivable'}), "
-            f"attempts {letter['attempts']}"
-        )
-        lines.append(f"    reason: {letter['reason']}")
-        if letter.get("message"):
-            lines.append(f"    message: {letter['message']}")
-        partial = letter.get("partialObjects") or []
-        if partial:
-            size = sum(o["size"] for o in partial if isinstance(o.get("size"), int))
-            lines.append(
-                f"    partial objects: {len(partial)} ({size} bytes) left under the output prefix; "
-                "`redrive --force` reuses them, `purge-partial` removes them"
-            )
-            lines.extend(f"      {o['key']}  {o['size']}" for o in partial)
+    if report.get("copied"):
+        lines += _copied_lines(report["copied"])
+    if report.get("deadLetter"):
+        lines += _letter_lines(report["deadLetter"])
     pending = report.get("pending")
     if pending:
         lines.append(
@@ -307,6 +280,37 @@ def render_task(report: dict[str, Any]) -> str:
     if report["state"] == "unknown":
         lines.append("  not found at: " + ", ".join(report["looked"]))
     return "\n".join(lines)
+
+
+def _copied_lines(copied: dict[str, Any]) -> list[str]:
+    lines = [
+        f"  copied {copied['collectedAt']}: {copied['imageCount']} image(s), "
+        f"{copied['failedCount']} failed, status {copied['status']}, "
+        f"output {copied['outputPrefix']}"
+    ]
+    for failed in copied["failedImages"]:
+        lines.append(f"    image {failed['index']}: {failed['code']} {failed['message']}")
+    return lines
+
+
+def _letter_lines(letter: dict[str, Any]) -> list[str]:
+    lines = [
+        f"  dead-lettered {letter['deadLetteredAt']}: code {letter['code']} "
+        f"({'redrivable' if letter['redrivable'] else 'not redrivable'}), "
+        f"attempts {letter['attempts']}",
+        f"    reason: {letter['reason']}",
+    ]
+    if letter.get("message"):
+        lines.append(f"    message: {letter['message']}")
+    partial = letter.get("partialObjects") or []
+    if partial:
+        size = sum(o["size"] for o in partial if isinstance(o.get("size"), int))
+        lines.append(
+            f"    partial objects: {len(partial)} ({size} bytes) left under the output prefix; "
+            "`redrive --force` reuses them, `purge-partial` removes them"
+        )
+        lines.extend(f"      {o['key']}  {o['size']}" for o in partial)
+    return lines
 
 
 def render_summary(result: Summary, bucket: str, layout: KeyLayout) -> str:

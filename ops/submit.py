@@ -21,8 +21,10 @@ from collector.config import prefix_problem
 from collector.errors import CollectorError, ObjectAlreadyExists, Source
 from collector.layout import KeyLayout
 from collector.models import task_id_problem
+from collector.records import PendingRecord, iso
 from collector.redaction import redact, strip_query
-from collector.state import PendingRecord, PendingRegistry, iso
+from collector.state import PendingRegistry
+from ops.jsonview import fields_json
 from ops.settings import OpsSettings
 
 MAX_IMAGES_PER_REQUEST = 20
@@ -72,6 +74,9 @@ class SubmitRequest:
         return found
 
 
+_JSON_FIELDS = "task_id image_count:images request_id registered registration_error"
+
+
 @dataclass(frozen=True)
 class SubmittedBatch:
     task_id: str
@@ -81,13 +86,7 @@ class SubmittedBatch:
     registration_error: str | None = None  # OSS refused the pending record: publish the TaskId
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "taskId": self.task_id,
-            "images": self.image_count,
-            "requestId": self.request_id,
-            "registered": self.registered,
-            "registrationError": self.registration_error,
-        }
+        return fields_json(self, _JSON_FIELDS)
 
 
 def read_url_lines(lines: Iterable[str]) -> list[str]:
@@ -186,18 +185,13 @@ def submit(
 
 def new_pending_record(task_id: str, output_prefix: str | None) -> PendingRecord:
     now = time.time()
-    return PendingRecord(
-        task_id=task_id,
-        first_seen=now,
-        next_check=now,
-        output_prefix=output_prefix,
-        trigger="submit",
-        last_status="submitted",
+    return PendingRecord.received(
+        task_id, now=now, output_prefix=output_prefix, trigger="submit", due=now, status="submitted"
     )
 
 
 def submission_key(layout: KeyLayout, task_id: str) -> str:
-    return f"{layout.state_prefix}submissions/{task_id}.json"
+    return layout.submission_key(task_id)
 
 
 def submission_record(

@@ -1,6 +1,6 @@
 """`sweep`: run the function's own timer sweep from the operator's machine, right now, instead of
-waiting for the next tick (e.g. after a redrive). It is the deployed code (`build_collector` +
-`PendingSweeper`), with the operator's credentials and the public OSS endpoint; it logs the same JSON
+waiting for the next tick (e.g. after a redrive). It is the deployed code (`build_invocation` +
+`SweepRegistry`), with the operator's credentials and the public OSS endpoint; it logs the same JSON
 lines as the function, on stdout, ending with an `invocation_summary`."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from collector.models import SweepOptions, TriggerEvent, TriggerKind
-from collector.wiring import build_collector
+from collector.wiring import build_invocation
 from ops.settings import OpsSettings
 
 
@@ -32,12 +32,12 @@ def run_sweep(
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": creds.access_key_secret,
         "ALIBABA_CLOUD_SECURITY_TOKEN": creds.security_token or "",
     }
-    collector = build_collector(settings.config, context, started=started, env=env)
+    invocation = build_invocation(settings.config, context, started=started, env=env)
     event = TriggerEvent(
         kind=TriggerKind.TIMER,
         sweep=SweepOptions(max_tasks=max_tasks, max_seconds=max_seconds),
         raw="alimt-collector sweep",
     )
-    report = collector.handle(event)
-    collector.log_summary(report, started)
+    report = invocation.handle(event)
+    invocation.log_summary(report, started)
     return report.to_json()

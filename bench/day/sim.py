@@ -4,8 +4,8 @@ What is simulated is the collector's **scheduling**, through the production func
 `collector.scheduling` (deferred first poll, in-process wait budget and poll intervals, nextCheck
 backoff, oldest-first sweep order, pacer spacing), `collector.fanout` (capacity, shard planning, shard
 shares of the quota, the TaskId hash), `collector.budget.Backoff` (retries of throttled calls),
-`collector.state.PendingRecord` (the registry's records) and `CollectorConfig.from_env` over
-template.yml's environment. The control flow of `ResultCollector.collect` and `PendingSweeper.sweep`
+`collector.records.PendingRecord` (the registry's records) and `CollectorConfig.from_env` over
+template.yml's environment. The control flow of `CollectTask.run` and `SweepRegistry.run`
 is mirrored step by step (each OSS request and API call a timed step), with their I/O replaced by a
 modelled alimt, OSS and FC:
 
@@ -35,6 +35,7 @@ from collector.budget import QUOTA_JITTER_MARGIN_SECONDS, Backoff
 from collector.config import CollectorConfig
 from collector.fanout import capacity, max_shards_for, plan_shards, shard_of, shard_qps
 from collector.models import SweepOptions
+from collector.records import PendingRecord
 from collector.scheduling import (
     deferred_first_check,
     keep_waiting,
@@ -44,11 +45,10 @@ from collector.scheduling import (
     sweep_order,
     wait_budget,
 )
-from collector.state import PendingRecord
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULT_RETENTION_SECONDS = 3600.0
-RECORD_FETCH_CONCURRENCY = 16  # sweep.py
+RECORD_FETCH_CONCURRENCY = 16  # sweep_registry.py
 STATE_WRITES_AFTER_COPY = 3  # manifest PUT, record DELETE, dead-letter DELETE
 CPU_BY_MEMORY_MB = {512: 0.35}  # fc3's default vCPU for a memory size (fc-facts.md)
 
@@ -347,7 +347,7 @@ class World:
             yield delay
             attempt += 1
 
-    # --- the sweep, as sweep.PendingSweeper.sweep does it ---
+    # --- the sweep, as sweep_registry.SweepRegistry.run does it ---
     def sweep(self, inv: Invocation, pacers: dict[float, float], options: SweepOptions) -> Step:
         loop, config = self.loop, self.config
         budget = options.max_seconds or config.sweep_max_seconds

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bench.day.sim import Latency, Profile, Scenario, World, percentile, simulate
-from collector.state import parse_iso
+from collector.records import parse_iso
 
 SCALE = 10.0
 PROFILE = Profile("typical/10", 30.0 / SCALE, images_max=4)

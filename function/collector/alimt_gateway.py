@@ -11,7 +11,7 @@ from typing import Any
 
 from collector.business_codes import business_code, code_text, describe
 from collector.credentials import FunctionCredentials
-from collector.errors import CollectorError, Source
+from collector.errors import ApiCode, CollectorError, Source
 from collector.models import BatchResult, ImageResult, TaskStatus
 from collector.redaction import redact
 from collector.tea_errors import classify_tea_error
@@ -77,25 +77,31 @@ class AlimtGateway:
         # last step: its response models take any JSON value without a type check (a number where
         # a list belongs raises AttributeError deep inside them). We take the JSON it parsed and
         # validate every field ourselves, into typed values or a classified error.
-        params = Params(
-            action="GetTranslateImageBatchResult",
-            version="2018-10-12",
-            protocol="HTTPS",
-            pathname="/",
-            method="POST",
-            auth_type="AK",
-            style="RPC",
-            req_body_type="formData",
-            body_type="json",
-        )
+        params = Params(**GET_RESULT_CALL)
         body = OpenApiUtilClient.parse_to_map({"TaskId": request.task_id})
         try:
             response = self._client.call_api(params, OpenApiRequest(body=body), self._runtime)
         except Exception as exc:
             raise map_sdk_error(exc) from None
         if not isinstance(response, dict):
-            raise CollectorError(Source.ALIMT, "BadResponse", "the SDK returned no response map")
+            raise CollectorError(
+                Source.ALIMT, ApiCode.BAD_RESPONSE, "the SDK returned no response map"
+            )
         return parse_result_body(response.get("body"))
+
+
+# The API call GetTranslateImageBatchResult is (alimt-api.md), as the SDK's Params take it.
+GET_RESULT_CALL: dict[str, str] = {
+    "action": "GetTranslateImageBatchResult",
+    "version": "2018-10-12",
+    "protocol": "HTTPS",
+    "pathname": "/",
+    "method": "POST",
+    "auth_type": "AK",
+    "style": "RPC",
+    "req_body_type": "formData",
+    "body_type": "json",
+}
 
 
 def _kind(value: Any) -> str:
@@ -107,7 +113,7 @@ def _kind(value: Any) -> str:
 
 
 def _bad_response(what: str) -> CollectorError:
-    return CollectorError(Source.ALIMT, "BadResponse", what)
+    return CollectorError(Source.ALIMT, ApiCode.BAD_RESPONSE, what)
 
 
 def parse_result_body(body: Any) -> BatchResult:
@@ -117,29 +123,9 @@ def parse_result_body(body: Any) -> BatchResult:
         raise _bad_response("empty response body")
     if not isinstance(body, dict):
         raise _bad_response(f"response body is {_kind(body)}, expected an object")
-    raw_code, message = body.get("Code"), body.get("Message")
-    number = business_code(raw_code, message)
-    if number is not None:
-        said = _clean(message) if isinstance(message, str) else None
-        raise CollectorError(Source.ALIMT, str(number), redact(describe(number, said))[:300])
-    if raw_code is not None and not isinstance(raw_code, (int, float, str)):
-        raise _bad_response(f"response Code is {_kind(raw_code)}")
-    code = code_text(raw_code)
-    if code.startswith("Throttling"):  # throttling keeps its row, whatever the status
-        raise CollectorError(Source.ALIMT, "Throttling", f"HTTP 200 {code}")
-    if code and code != "200":
-        safe = code if _SAFE_CODE.fullmatch(code) else "BadResponse"
-        said = message if isinstance(message, str) and message else code
-        raise CollectorError(Source.ALIMT, safe, redact(_clean(said))[:300])
-    data = body.get("Data")
-    if data is None:
-        raise _bad_response("response has no Data")
-    if not isinstance(data, dict):
-        raise _bad_response(f"response Data is {_kind(data)}, expected an object")
-    raw_status = data.get("Status")
-    if raw_status is not None and not isinstance(raw_status, str):
-        raise _bad_response(f"response Data.Status is {_kind(raw_status)}, expected a string")
-    raw_status = _clean(raw_status)[:100] if raw_status else ""
+    _raise_for_code(body.get("Code"), body.get("Message"))
+    data = _data_of(body)
+    raw_status = _status_of(data)
     entries = data.get("Result")
     if entries is not None and not isinstance(entries, list):
         raise _bad_response(f"response Data.Result is {_kind(entries)}, expected a list")
@@ -153,42 +139,72 @@ def parse_result_body(body: Any) -> BatchResult:
     )
 
 
+def _raise_for_code(raw_code: Any, message: Any) -> None:
+    """An HTTP 200 body that carries an error: a business code first, then throttling, then any
+    other non-200 code."""
+    number = business_code(raw_code, message)
+    if number is not None:
+        said = _clean(message) if isinstance(message, str) else None
+        raise CollectorError(Source.ALIMT, str(number), redact(describe(number, said))[:300])
+    _raise_for_gateway_code(raw_code, message)
+
+
+def _raise_for_gateway_code(raw_code: Any, message: Any) -> None:
+    if raw_code is not None and not isinstance(raw_code, (int, float, str)):
+        raise _bad_response(f"response Code is {_kind(raw_code)}")
+    code = code_text(raw_code)
+    if code.startswith("Throttling"):  # throttling keeps its row, whatever the status
+        raise CollectorError(Source.ALIMT, ApiCode.THROTTLING, f"HTTP 200 {code}")
+    if code and code != "200":
+        safe = code if _SAFE_CODE.fullmatch(code) else ApiCode.BAD_RESPONSE
+        said = message if isinstance(message, str) and message else code
+        raise CollectorError(Source.ALIMT, safe, redact(_clean(said))[:300])
+
+
+def _data_of(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("Data")
+    if data is None:
+        raise _bad_response("response has no Data")
+    if not isinstance(data, dict):
+        raise _bad_response(f"response Data is {_kind(data)}, expected an object")
+    return data
+
+
+def _status_of(data: dict[str, Any]) -> str:
+    raw_status = data.get("Status")
+    if raw_status is not None and not isinstance(raw_status, str):
+        raise _bad_response(f"response Data.Status is {_kind(raw_status)}, expected a string")
+    return _clean(raw_status)[:100] if raw_status else ""
+
+
 _SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _URL_FIELDS = ("SourceImageUrl", "FinalImageUrl", "InPaintingUrl", "TemplateJson")
+
+
+class _Malformed(Exception):
+    """One field of a result entry is wrong: the entry fails, shown by `source` if known."""
+
+    def __init__(self, problem: str, source: str | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.source = source
 
 
 def parse_entry(index: int, entry: Any) -> ImageResult:
     """One `Data.Result[]` entry. Whatever is wrong with it fails this image only."""
     if not isinstance(entry, dict):
         return _bad_entry(index, None, f"result entry is {_kind(entry)}, expected an object")
-    source = entry.get("SourceImageUrl")
-    texts: dict[str, str | None] = {}
-    for name in _URL_FIELDS:
-        value = entry.get(name)
-        shown = source if isinstance(source, str) and _is_unicode(source) else None
-        if value is not None and not isinstance(value, str):
-            return _bad_entry(index, shown, f"{name} is {_kind(value)}, expected a string")
-        if value and not _is_unicode(value):  # JSON may carry lone surrogates ("\ud800")
-            return _bad_entry(index, shown, f"{name} is not valid Unicode")
-        texts[name] = value or None
-    code, message, success = entry.get("Code"), entry.get("Message"), entry.get("Success")
-    if code is not None and (isinstance(code, bool) or not isinstance(code, (int, float, str))):
-        return _bad_entry(index, texts["SourceImageUrl"], f"Code is {_kind(code)}")
-    if isinstance(code, str):
-        code = _clean(code)[:200]
-    if isinstance(message, (int, float)) and not isinstance(message, bool):
-        message = str(message)
-    if message is not None and not isinstance(message, str):
-        return _bad_entry(index, texts["SourceImageUrl"], f"Message is {_kind(message)}")
-    if message is not None:
-        message = _clean(message)[:1000]
-    if isinstance(success, str) and success.lower() not in ("true", "false"):
-        return _bad_entry(index, texts["SourceImageUrl"], "Success is neither true nor false")
-    if success is not None and not isinstance(success, (bool, str)):
-        return _bad_entry(index, texts["SourceImageUrl"], f"Success is {_kind(success)}")
+    try:
+        texts = _entry_texts(entry)
+        source = texts["SourceImageUrl"]
+        code = _entry_code(entry.get("Code"), source)
+        message = _entry_message(entry.get("Message"), source)
+        success = _entry_success(entry.get("Success"), source)
+    except _Malformed as malformed:
+        return _bad_entry(index, malformed.source, malformed.problem)
     return ImageResult(
         index=index,
-        source_image_url=texts["SourceImageUrl"],
+        source_image_url=source,
         final_image_url=texts["FinalImageUrl"],
         in_painting_url=texts["InPaintingUrl"],
         template_json=texts["TemplateJson"],
@@ -196,6 +212,42 @@ def parse_entry(index: int, entry: Any) -> ImageResult:
         message=message,
         success=_entry_succeeded(success, code),
     )
+
+
+def _entry_texts(entry: dict[str, Any]) -> dict[str, str | None]:
+    source = entry.get("SourceImageUrl")
+    shown = source if isinstance(source, str) and _is_unicode(source) else None
+    texts: dict[str, str | None] = {}
+    for name in _URL_FIELDS:
+        value = entry.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _Malformed(f"{name} is {_kind(value)}, expected a string", shown)
+        if value and not _is_unicode(value):  # JSON may carry lone surrogates ("\ud800")
+            raise _Malformed(f"{name} is not valid Unicode", shown)
+        texts[name] = value or None
+    return texts
+
+
+def _entry_code(code: Any, source: str | None) -> Any:
+    if code is not None and (isinstance(code, bool) or not isinstance(code, (int, float, str))):
+        raise _Malformed(f"Code is {_kind(code)}", source)
+    return _clean(code)[:200] if isinstance(code, str) else code
+
+
+def _entry_message(message: Any, source: str | None) -> str | None:
+    if isinstance(message, (int, float)) and not isinstance(message, bool):
+        message = str(message)
+    if message is not None and not isinstance(message, str):
+        raise _Malformed(f"Message is {_kind(message)}", source)
+    return _clean(message)[:1000] if message is not None else None
+
+
+def _entry_success(success: Any, source: str | None) -> Any:
+    if isinstance(success, str) and success.lower() not in ("true", "false"):
+        raise _Malformed("Success is neither true nor false", source)
+    if success is not None and not isinstance(success, (bool, str)):
+        raise _Malformed(f"Success is {_kind(success)}", source)
+    return success
 
 
 def _clean(text: str) -> str:

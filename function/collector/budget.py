@@ -35,7 +35,7 @@ class Deadline:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Full-jitter exponential backoff: attempt n waits uniform(0, min(cap, base * 2**n))."""
+    """Equal-jitter exponential backoff: attempt n waits uniform(c / 2, c), c = min(cap, base * 2**n)."""
 
     base: float = 0.2
     cap: float = 5.0

@@ -7,12 +7,21 @@ template.yml shows up on the first invocation with a message that says what to f
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
+
+
+def _shown(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
 
 DEFAULT_ALIMT_ENDPOINT = "mt.cn-hangzhou.aliyuncs.com"
 DEFAULT_ALLOWED_SOURCE_HOSTS = ("*.aliyuncs.com", "*.alicdn.com")
 
+_ENDPOINT = re.compile(r"^(https?://)?[A-Za-z0-9.-]+(:\d{1,5})?/?$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _PREFIX_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
 _HOST_PATTERN = re.compile(r"^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
@@ -143,14 +152,12 @@ class _EnvReader:
 
     def endpoint(self, name: str, default: str) -> str:
         value = self._raw(name)
-        if value is None:
-            return default
-        if not re.match(r"^(https?://)?[A-Za-z0-9.-]+(:\d{1,5})?/?$", value):
+        if value is not None and not _ENDPOINT.match(value):
             raise ConfigError(
                 f"{name}={value!r} is not an endpoint: expected 'host', 'host:port' or "
                 "'http(s)://host[:port]' with no path"
             )
-        return value.rstrip("/")
+        return default if value is None else value.rstrip("/")
 
     def host_patterns(self, name: str) -> tuple[str, ...]:
         value = self._raw(name)
@@ -169,10 +176,8 @@ class _EnvReader:
 
     def name(self, name: str) -> str:
         """An FC function name (letters, digits, '_' and '-', up to 64), or empty."""
-        value = self._raw(name)
-        if value is None:
-            return ""
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", value):
+        value = self._raw(name) or ""
+        if value and not re.match(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$", value):
             raise ConfigError(f"{name}={value!r} is not a Function Compute function name")
         return value
 
@@ -188,27 +193,24 @@ class _EnvReader:
         raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
 
     def number(self, name: str, default: float, low: float, high: float) -> float:
-        value = self._raw(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(f"{name}={value!r} is not a number") from None
-        if not (low <= number <= high):
-            raise ConfigError(f"{name}={value!r} is out of range [{low:g}, {high:g}]")
-        return number
+        number = self._ranged(name, float, "a number", float(low), float(high))
+        return default if number is None else number
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
+        number = self._ranged(name, int, "a whole number", low, high)
+        return default if number is None else number
+
+    def _ranged(self, name: str, parse: Callable[[str], N], what: str, low: N, high: N) -> N | None:
+        """The variable parsed by `parse` and within [low, high]; None if unset."""
         value = self._raw(name)
         if value is None:
-            return default
+            return None
         try:
-            number = int(value)
+            number = parse(value)
         except ValueError:
-            raise ConfigError(f"{name}={value!r} is not a whole number") from None
+            raise ConfigError(f"{name}={value!r} is not {what}") from None
         if not (low <= number <= high):
-            raise ConfigError(f"{name}={value!r} is out of range [{low}, {high}]")
+            raise ConfigError(f"{name}={value!r} is out of range [{_shown(low)}, {_shown(high)}]")
         return number
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:

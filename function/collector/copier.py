@@ -1,4 +1,5 @@
-"""Copy one finished task's results into OSS: streamed, concurrent, verified, each object written once.
+"""The production Copier (ports.Copier): download each result and stream it into OSS. Streamed,
+concurrent, verified, each object written once.
 
 Per result entry: the translated image (`<index>-final.<ext>`), the inpainted background
 (`<index>-inpainting.<ext>`) and the editor template (`<index>-template.json`), when present. An object
@@ -9,17 +10,16 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from collector.budget import Backoff, Deadline
 from collector.error_policy import decide
-from collector.errors import CollectorError, ObjectAlreadyExists, Source
+from collector.errors import BudgetCode, CollectorError, ObjectAlreadyExists, OssCode, Source
 from collector.heap import keep_copy_buffers
-from collector.image_source import ImageSource
 from collector.layout import KeyLayout
 from collector.models import ImageResult, StoredObject
-from collector.object_store import ObjectStore
+from collector.ports import CopyReport, ImageSourcePort, ObjectStorePort
 from collector.redaction import strip_query
 from collector.retry import call_with_retry
 from collector.telemetry import EventLog
@@ -35,20 +35,11 @@ class CopyJob:
     text: str | None = None  # for the template
 
 
-@dataclass
-class CopyReport:
-    manifest_images: list[dict[str, Any]]
-    failed_entries: int
-    objects_written: int = 0
-    bytes_written: int = 0
-    errors: list[CollectorError] = field(default_factory=list)
-
-
 class ImageCopier:
     def __init__(
         self,
-        store: ObjectStore,
-        source: ImageSource,
+        store: ObjectStorePort,
+        source: ImageSourcePort,
         layout: KeyLayout,
         *,
         concurrency: int,
@@ -124,15 +115,17 @@ class ImageCopier:
         self, prefix: str, stem: str, job: CopyJob, deadline: Deadline
     ) -> tuple[StoredObject, bool]:
         if deadline.expired():
-            raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"before copying {stem}")
+            raise CollectorError(
+                Source.BUDGET, BudgetCode.DEADLINE_EXCEEDED, f"before copying {stem}"
+            )
         if job.kind == "template":
-            key = f"{prefix}{stem}.json"
+            key = self._layout.artifact_key(prefix, stem, "json")
             body = (job.text or "").encode("utf-8")
             return self._put(key, [body], "application/json")
         assert job.url is not None
         image = self._source.open(job.url, deadline)
         try:
-            key = f"{prefix}{stem}.{image.extension}"
+            key = self._layout.artifact_key(prefix, stem, image.extension)
             content_type = image.content_type.split(";", 1)[0].strip()
             return self._put(key, image.chunks(), content_type, source_crc64=image.crc64)
         finally:
@@ -150,15 +143,16 @@ class ImageCopier:
             # A concurrent delivery wrote it (OSS writes are atomic, so it is whole): use theirs.
             found = self._store.head(key)
             if found is None:
-                raise CollectorError(Source.OSS, "HTTP5xx", f"{key} vanished after a 409") from None
+                raise CollectorError(
+                    Source.OSS, OssCode.HTTP5XX, f"{key} vanished after a 409"
+                ) from None
             return self._complete(found), False
 
     def _existing(self, prefix: str) -> dict[str, StoredObject]:
         found: dict[str, StoredObject] = {}
         for obj in self._store.list(prefix):
-            name = obj.key[len(prefix) :]
-            stem = name.rsplit(".", 1)[0]
-            if name != "manifest.json" and "/" not in name:
+            stem = self._layout.artifact_stem_of(prefix, obj.key)
+            if stem is not None:
                 found[stem] = StoredObject(obj.key, obj.size, "")
         return found
 
@@ -202,11 +196,3 @@ def _manifest_entry(
         stored = results.get((image.index, kind))
         entry[kind] = stored.to_json() if stored is not None else None
     return entry
-
-
-def worst_error(errors: list[CollectorError]) -> CollectorError | None:
-    """A final error outranks transient ones: retrying cannot fix a dead link."""
-    for error in errors:
-        if not decide(error).retry:
-            return error
-    return errors[0] if errors else None

@@ -1,5 +1,11 @@
 """The one place that decides what a failure means: retry it, or dead-letter the task.
 
+Every outcome rule is here: the table (`POLICY`, read by `decide`), then the rules around it, each
+a small function the use cases call: a task past its pending lifetime (`outlived`,
+`pending_too_long`), which of several image errors speaks for the task (`worst_error`), what an
+unreadable pending record means (`fresh_record_for`), and what a failed fan-out means
+(`fan_out_decision`: never a dead letter).
+
 Read the table top to bottom. Keys are `<source>:<code>` as produced by the adapters
 (`alimt_gateway`, `object_store`, `image_source`, `fc_dispatcher`) and by the collector itself.
 
@@ -16,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from collector.errors import CollectorError
+from collector.errors import CollectorError, InputCode, OssCode, Source, TaskCode
 
 
 class Action(str, Enum):
@@ -132,3 +138,56 @@ def decide(error: CollectorError) -> Decision:
             action, reason = POLICY[rule]
             return Decision(action, reason, rule)
     return Decision(Action.RETRY, "unclassified failure", "*")
+
+
+# --- the rules around the table ----------------------------------------------------------------------
+def outlived(error: CollectorError, *, age: float | None, lifetime: float) -> CollectorError:
+    """A transient failure of a task older than PENDING_LIFETIME_SECONDS is final: it becomes
+    `task:PendingTooLong`, naming the last error. `age` None: the task has no record yet."""
+    if age is None or age <= lifetime or not decide(error).retry:
+        return error
+    return CollectorError(
+        Source.TASK, TaskCode.PENDING_TOO_LONG, f"transient errors for too long; last: {error.key}"
+    )
+
+
+def pending_too_long(
+    raw_status: str | None, *, age: float, lifetime: float
+) -> CollectorError | None:
+    """A task still running past PENDING_LIFETIME_SECONDS is given up (its results, if they ever
+    come, would outlive their 1-hour retention before a sweep finds them)."""
+    if age <= lifetime:
+        return None
+    return CollectorError(
+        Source.TASK,
+        TaskCode.PENDING_TOO_LONG,
+        f"still {raw_status!r} after {age:.0f}s (limit {lifetime:.0f}s)",
+    )
+
+
+def worst_error(errors: list[CollectorError]) -> CollectorError | None:
+    """Of several image errors of one task, a final one speaks for it: retrying cannot fix a dead
+    link. Otherwise the first transient one."""
+    for error in errors:
+        if not decide(error).retry:
+            return error
+    return errors[0] if errors else None
+
+
+def fresh_record_for(error: CollectorError) -> bool:
+    """A pending record that cannot be read: True if the task keeps going with a fresh record (a
+    corrupt document: the TaskId in its key is all we need), False if the sweep skips it until the
+    next tick (OSS trouble, which passes)."""
+    return error.code == OssCode.CORRUPT_DOCUMENT and error.source == Source.OSS
+
+
+def fan_out_decision(error: CollectorError) -> Decision:
+    """A failed fan-out never dead-letters a task (no task is lost: the sweep keeps to what it can
+    do alone and the next tick dispatches again). The row's action only tells the operator whether
+    waiting helps (retry) or someone must act (redrivable: fix the role or FANOUT_FUNCTION_NAME)."""
+    return decide(error)
+
+
+def rejection_decision() -> Decision:
+    """A refused event: dead-lettered, never redriven (there is no TaskId to collect)."""
+    return decide(CollectorError(Source.INPUT, InputCode.BAD_INPUT, "the event was refused"))

@@ -3,6 +3,8 @@ normalised code; `error_policy` alone decides what each one means (retry or dead
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class Source:
     """Where a failure came from. Part of the lookup key in the error policy table."""
@@ -15,6 +17,53 @@ class Source:
     BUDGET = "budget"  # our own time budget ran out
     FC = "fc"  # Function Compute: sending a sweep shard to another invocation (fan-out)
     INTERNAL = "internal"  # anything else that went wrong while working on a task (a bug)
+
+
+# Codes the collector itself raises or compares, per source. Named constants, so a misspelt code
+# fails `mypy` instead of falling through to `<source>:*` in production; every one has its row in
+# error_policy.POLICY (tests/unit/test_error_policy.py checks it). Wire codes (alimt business numbers,
+# SDK and HTTP codes) arrive as text from the adapters and are looked up as they are.
+class TaskCode:
+    INVALID: Final = "invalid"
+    FAILED: Final = "failed"
+    EMPTY_RESULT: Final = "EmptyResult"
+    PENDING_TOO_LONG: Final = "PendingTooLong"
+
+
+class ImageCode:
+    NOT_ALLOWED: Final = "NotAllowed"
+    TOO_LARGE: Final = "TooLarge"
+    TOO_MANY_REDIRECTS: Final = "TooManyRedirects"
+    TRUNCATED: Final = "Truncated"
+    HTTP4XX: Final = "HTTP4xx"
+    HTTP5XX: Final = "HTTP5xx"
+    TIMEOUT: Final = "Timeout"
+    CONNECTION_ERROR: Final = "ConnectionError"
+
+
+class OssCode:
+    CORRUPT_DOCUMENT: Final = "CorruptDocument"  # a state document that is not our JSON
+    CRC_MISMATCH: Final = "CrcMismatch"
+    SIZE_MISMATCH: Final = "SizeMismatch"
+    HTTP5XX: Final = "HTTP5xx"
+    CONNECTION_ERROR: Final = "ConnectionError"
+
+
+class ApiCode:  # alimt and fc: gateway and transport codes the adapters produce themselves
+    THROTTLING: Final = "Throttling"
+    BAD_RESPONSE: Final = "BadResponse"
+
+
+class BudgetCode:
+    DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+
+
+class InputCode:
+    BAD_INPUT: Final = "BadInput"
+
+
+class InternalCode:
+    UNEXPECTED: Final = "Unexpected"
 
 
 class CollectorError(Exception):

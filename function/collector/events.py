@@ -16,6 +16,7 @@ TaskIds keeps the good ones and reports the bad ones as `Rejection`s.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -114,6 +115,31 @@ def _describe(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def _whole_between(value: Any, low: int, high: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
+
+
+def _number_between(value: Any, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
+
+
+def _shard_pair(shard: Any, shards: Any) -> tuple[Any, Any]:
+    """`sweep.shard` of `sweep.shards` (a fan-out shard), both or neither."""
+    if (shard is None) != (shards is None):
+        raise InvalidEvent("'sweep.shard' and 'sweep.shards' go together")
+    if shards is not None and (
+        not _whole(shards)
+        or not 1 <= shards <= MAX_SHARDS
+        or not _whole(shard)
+        or not 0 <= shard < shards
+    ):
+        raise InvalidEvent(
+            f"'sweep.shards' must be a whole number from 1 to {MAX_SHARDS} and "
+            "'sweep.shard' a whole number from 0 to shards - 1"
+        )
+    return shard, shards
+
+
 class _Parser:
     def __init__(self, *, max_tasks: int, state_prefix: str, raw: str) -> None:
         self.max_tasks = max_tasks
@@ -135,26 +161,37 @@ class _Parser:
             raise InvalidEvent(
                 f"event must be a JSON object or a bare TaskId, got a JSON {_describe(value)}"
             )
-        if "triggerTime" in value and "triggerName" in value:
-            return self._timer(value)
-        if _MNS_ENVELOPE_KEYS & value.keys() and "Message" in value:
-            return self._mns_json(value)
-        if "body" in value and set(value) <= {"body", "attrs"}:
-            return self._mns_stream(value)
-        if set(value) == {"sweep"}:
-            # a shard of a fanned-out sweep (our own asynchronous self-invocation)
-            options = self._sweep_options(value["sweep"])
-            return TriggerEvent(kind=TriggerKind.TIMER, sweep=options, raw=self.raw)
-        if "taskIds" in value:
-            return self._batch(value)
-        if "taskId" in value or "TaskId" in value:
-            requests, rejections = self._task_object(value, "event")
-            return self._event(TriggerKind.DIRECT, requests, rejections)
+        return self._object(value)
+
+    def _object(self, value: dict[str, Any]) -> TriggerEvent:
+        """A JSON object: the first shape it matches decides which parser reads it."""
+        shapes: list[
+            tuple[Callable[[dict[str, Any]], bool], Callable[[dict[str, Any]], TriggerEvent]]
+        ] = [
+            (lambda v: "triggerTime" in v and "triggerName" in v, self._timer),
+            (lambda v: bool(_MNS_ENVELOPE_KEYS & v.keys()) and "Message" in v, self._mns_json),
+            (lambda v: "body" in v and set(v) <= {"body", "attrs"}, self._mns_stream),
+            (lambda v: set(v) == {"sweep"}, self._shard),
+            (lambda v: "taskIds" in v, self._batch),
+            (lambda v: "taskId" in v or "TaskId" in v, self._direct),
+        ]
+        for matches, parse in shapes:
+            if matches(value):
+                return parse(value)
         keys = ", ".join(sorted(repr(k)[:40] for k in value)[:10]) or "none"
         raise InvalidEvent(
             "event is not a recognised shape (expected taskId, taskIds, an MNS message with "
             f"'Message', a STREAM 'body', or a timer 'triggerTime'); its keys: {keys}"
         )
+
+    def _shard(self, value: dict[str, Any]) -> TriggerEvent:
+        """A shard of a fanned-out sweep (our own asynchronous self-invocation)."""
+        options = self._sweep_options(value["sweep"])
+        return TriggerEvent(kind=TriggerKind.TIMER, sweep=options, raw=self.raw)
+
+    def _direct(self, value: dict[str, Any]) -> TriggerEvent:
+        requests, rejections = self._task_object(value, "event")
+        return self._event(TriggerKind.DIRECT, requests, rejections)
 
     # --- shapes ---------------------------------------------------------------------------------
     def _timer(self, value: dict[str, Any]) -> TriggerEvent:
@@ -181,35 +218,14 @@ class _Parser:
                 f"timer payload 'sweep' has unknown keys {sorted(unknown)}; allowed: {sorted(_SWEEP_KEYS)}"
             )
         max_tasks = sweep.get("maxTasks")
-        if max_tasks is not None and (
-            isinstance(max_tasks, bool)
-            or not isinstance(max_tasks, int)
-            or not 1 <= max_tasks <= 100000
-        ):
+        if max_tasks is not None and not _whole_between(max_tasks, 1, 100000):
             raise InvalidEvent(
                 "timer payload 'sweep.maxTasks' must be a whole number from 1 to 100000"
             )
         max_seconds = sweep.get("maxSeconds")
-        if max_seconds is not None and (
-            isinstance(max_seconds, bool)
-            or not isinstance(max_seconds, (int, float))
-            or not 1 <= max_seconds <= 86400
-        ):
+        if max_seconds is not None and not _number_between(max_seconds, 1, 86400):
             raise InvalidEvent("timer payload 'sweep.maxSeconds' must be a number from 1 to 86400")
-        shard: Any = sweep.get("shard")
-        shards: Any = sweep.get("shards")
-        if (shard is None) != (shards is None):
-            raise InvalidEvent("'sweep.shard' and 'sweep.shards' go together")
-        if shards is not None and (
-            not _whole(shards)
-            or not 1 <= shards <= MAX_SHARDS
-            or not _whole(shard)
-            or not 0 <= shard < shards
-        ):
-            raise InvalidEvent(
-                f"'sweep.shards' must be a whole number from 1 to {MAX_SHARDS} and "
-                "'sweep.shard' a whole number from 0 to shards - 1"
-            )
+        shard, shards = _shard_pair(sweep.get("shard"), sweep.get("shards"))
         return SweepOptions(
             max_tasks=max_tasks,
             max_seconds=float(max_seconds) if max_seconds else None,

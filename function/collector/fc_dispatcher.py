@@ -14,7 +14,7 @@ from typing import Any
 
 from collector.alimt_gateway import split_endpoint
 from collector.credentials import FunctionCredentials
-from collector.errors import CollectorError, Source
+from collector.errors import ApiCode, CollectorError, Source
 from collector.fanout import DispatchError
 from collector.tea_errors import classify_tea_error
 
@@ -68,7 +68,7 @@ class FcDispatcher:
                 )
                 status = getattr(response, "status_code", None)
                 if status not in (200, 202):
-                    raise CollectorError(Source.FC, "BadResponse", f"HTTP {status}")
+                    raise CollectorError(Source.FC, ApiCode.BAD_RESPONSE, f"HTTP {status}")
             except CollectorError as error:
                 raise _partial(error, sent) from None
             except Exception as exc:

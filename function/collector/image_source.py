@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from collector.budget import Deadline
-from collector.errors import CollectorError, Source
+from collector.errors import BudgetCode, CollectorError, ImageCode, Source
 from collector.redaction import strip_query
 
 CHUNK_BYTES = 256 * 1024
@@ -52,31 +52,22 @@ class SourcePolicy:
             raise _refused(f"malformed URL {shown!r}") from None
         scheme = parts.scheme.lower()
         host = (parts.hostname or "").lower()
+        self._check_parts(parts, scheme, host, shown)
+        port = port or (443 if scheme == "https" else 80)
+        if not self._host_allowed(host, port):
+            raise _refused(f"host {host!r} is not in ALLOWED_SOURCE_HOSTS: {shown}")
+        return scheme, host, port
+
+    def _check_parts(self, parts: SplitResult, scheme: str, host: str, shown: str | None) -> None:
         if scheme not in ("https", "http") or (scheme == "http" and not self.allow_insecure):
             raise _refused(f"scheme {scheme or 'none'!r} is not allowed: {shown}")
         if not host:
             raise _refused(f"URL has no host: {shown}")
         if parts.username or parts.password:
             raise _refused(f"URL carries credentials: {strip_query(parts.geturl().split('@')[-1])}")
-        port = port or (443 if scheme == "https" else 80)
-        if not self._host_allowed(host, port):
-            raise _refused(f"host {host!r} is not in ALLOWED_SOURCE_HOSTS: {shown}")
-        return scheme, host, port
 
     def _host_allowed(self, host: str, port: int) -> bool:
-        for pattern in self.allowed_hosts:
-            name, _, want_port = (
-                pattern.rpartition(":") if _has_port(pattern) else (pattern, "", "")
-            )
-            name = name.strip("[]")
-            if want_port and int(want_port) != port:
-                continue
-            if name.startswith("*."):
-                if host.endswith(name[1:]) and len(host) > len(name) - 1:
-                    return True
-            elif host == name:
-                return True
-        return False
+        return any(_host_matches(pattern, host, port) for pattern in self.allowed_hosts)
 
     def check_address(self, address: str) -> None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -84,17 +75,7 @@ class SourcePolicy:
             ip = ip.ipv4_mapped
         if ip.is_loopback and self.allow_insecure:
             return
-        if (
-            ip == _METADATA
-            or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED)
-            or ip.is_private
-            or ip.is_loopback
-            or ip.is_link_local
-            or ip.is_multicast
-            or ip.is_reserved
-            or ip.is_unspecified
-            or not ip.is_global
-        ):
+        if _is_internal(ip):
             raise _refused(f"address {ip} is internal")
 
     def resolve(self, host: str, port: int) -> str:
@@ -103,14 +84,60 @@ class SourcePolicy:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise CollectorError(
-                Source.IMAGE, "ConnectionError", f"cannot resolve {host}: {exc}"
+                Source.IMAGE, ImageCode.CONNECTION_ERROR, f"cannot resolve {host}: {exc}"
             ) from None
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
-            raise CollectorError(Source.IMAGE, "ConnectionError", f"{host} has no address")
+            raise CollectorError(Source.IMAGE, ImageCode.CONNECTION_ERROR, f"{host} has no address")
         for address in addresses:  # all of them: any one could be picked by a later lookup
             self.check_address(address)
         return addresses[0]
+
+
+def _host_matches(pattern: str, host: str, port: int) -> bool:
+    """One ALLOWED_SOURCE_HOSTS entry: `name`, `*.suffix`, either with `:port`."""
+    name, _, want_port = pattern.rpartition(":") if _has_port(pattern) else (pattern, "", "")
+    name = name.strip("[]")
+    if want_port and int(want_port) != port:
+        return False
+    if name.startswith("*."):
+        return host.endswith(name[1:]) and len(host) > len(name) - 1
+    return host == name
+
+
+def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Anything but a public address (the metadata service, private, shared, loopback ...)."""
+    if ip == _METADATA or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
+        return True
+    flags = (ip.is_private, ip.is_loopback, ip.is_link_local, ip.is_multicast, ip.is_reserved)
+    return any(flags) or ip.is_unspecified or not ip.is_global
+
+
+# One request, its body streamed as sent: redirects are followed (and vetted) by `open`, retries are
+# the policy's (retry.py), and the pool is per vetted address, so the Host header differs from it.
+_STREAMED_GET: dict[str, bool] = {
+    "redirect": False,
+    "retries": False,
+    "preload_content": False,
+    "decode_content": False,
+    "assert_same_host": False,
+}
+
+
+def _status_error(status: int, shown: str | None) -> CollectorError:
+    """What a result image host's non-200 answer means (the policy table decides the rest)."""
+    if status in (403, 404, 410):
+        return CollectorError(Source.IMAGE, str(status), f"{shown} answered {status}")
+    if status >= 500:
+        return CollectorError(Source.IMAGE, ImageCode.HTTP5XX, f"{shown} answered {status}")
+    if status == 429:
+        return CollectorError(Source.IMAGE, ImageCode.HTTP5XX, f"{shown} throttled (429)")
+    return CollectorError(Source.IMAGE, ImageCode.HTTP4XX, f"{shown} answered {status}")
+
+
+def _content_length(header: str | None) -> int | None:
+    # isdigit() alone accepts '²', which int() refuses: only ASCII digits are a length
+    return int(header) if header and header.isascii() and header.isdigit() else None
 
 
 def _has_port(pattern: str) -> bool:
@@ -118,7 +145,7 @@ def _has_port(pattern: str) -> bool:
 
 
 def _refused(detail: str) -> CollectorError:
-    return CollectorError(Source.IMAGE, "NotAllowed", detail)
+    return CollectorError(Source.IMAGE, ImageCode.NOT_ALLOWED, detail)
 
 
 @dataclass
@@ -164,13 +191,15 @@ class OpenImage:
                 received += len(chunk)
                 if received > self._max_bytes:
                     raise CollectorError(
-                        Source.IMAGE, "TooLarge", f"{shown} exceeds {self._max_bytes} bytes"
+                        Source.IMAGE,
+                        ImageCode.TOO_LARGE,
+                        f"{shown} exceeds {self._max_bytes} bytes",
                     )
                 yield chunk
             if self.content_length is not None and received != self.content_length:
                 raise CollectorError(
                     Source.IMAGE,
-                    "Truncated",
+                    ImageCode.TRUNCATED,
                     f"{shown}: got {received} of {self.content_length} bytes",
                 )
             _end_of_body(self._response)
@@ -189,7 +218,9 @@ class OpenImage:
         started = time.monotonic()
         while size < CHUNK_BYTES:
             if self._deadline.expired():
-                raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"downloading {shown}")
+                raise CollectorError(
+                    Source.BUDGET, BudgetCode.DEADLINE_EXCEEDED, f"downloading {shown}"
+                )
             try:
                 piece = read1(CHUNK_BYTES - size)
             except transport_errors as exc:
@@ -246,10 +277,10 @@ def _transport_error(exc: BaseException, shown: str | None) -> CollectorError:
     name = type(exc).__name__
     text = str(exc).lower()
     if "timed out" in text or "timeout" in name.lower():
-        return CollectorError(Source.IMAGE, "Timeout", f"{shown}: {name}")
+        return CollectorError(Source.IMAGE, ImageCode.TIMEOUT, f"{shown}: {name}")
     if "incompleteread" in text or "incomplete" in name.lower() or "protocol" in name.lower():
-        return CollectorError(Source.IMAGE, "Truncated", f"{shown}: {name}")
-    return CollectorError(Source.IMAGE, "ConnectionError", f"{shown}: {name}")
+        return CollectorError(Source.IMAGE, ImageCode.TRUNCATED, f"{shown}: {name}")
+    return CollectorError(Source.IMAGE, ImageCode.CONNECTION_ERROR, f"{shown}: {name}")
 
 
 class ImageSource:
@@ -275,13 +306,15 @@ class ImageSource:
                 location = response.headers.get("Location")
                 _discard(response, reusable=False)
                 if not location:
-                    raise CollectorError(Source.IMAGE, "HTTP4xx", "redirect without Location")
+                    raise CollectorError(
+                        Source.IMAGE, ImageCode.HTTP4XX, "redirect without Location"
+                    )
                 current = urljoin(current, location)
                 continue
             return self._accept(response, current, deadline)
         raise CollectorError(
             Source.IMAGE,
-            "TooManyRedirects",
+            ImageCode.TOO_MANY_REDIRECTS,
             f"{strip_query(url)} redirects more than {MAX_REDIRECTS} times",
         )
 
@@ -298,7 +331,9 @@ class ImageSource:
         timeout = self._timeout
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise CollectorError(Source.BUDGET, "DeadlineExceeded", f"before {strip_query(url)}")
+            raise CollectorError(
+                Source.BUDGET, BudgetCode.DEADLINE_EXCEEDED, f"before {strip_query(url)}"
+            )
         if remaining < (timeout.read_timeout or remaining):
             timeout = self._urllib3.Timeout(connect=min(5.0, remaining), read=remaining)
         try:
@@ -310,12 +345,8 @@ class ImageSource:
                     "Accept": "image/*,*/*;q=0.5",
                     "User-Agent": "alimt-result-collector",
                 },
-                redirect=False,
-                retries=False,
-                preload_content=False,
-                decode_content=False,
                 timeout=timeout,
-                assert_same_host=False,
+                **_STREAMED_GET,
             )
         except (Urllib3Error, OSError) as exc:
             raise _transport_error(exc, strip_query(url)) from None
@@ -345,25 +376,13 @@ class ImageSource:
         status = int(response.status)
         if status != 200:
             _discard(response, reusable=False)
-            if status in (403, 404, 410):
-                raise CollectorError(Source.IMAGE, str(status), f"{shown} answered {status}")
-            if status >= 500:
-                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} answered {status}")
-            if status == 429:
-                raise CollectorError(Source.IMAGE, "HTTP5xx", f"{shown} throttled (429)")
-            raise CollectorError(Source.IMAGE, "HTTP4xx", f"{shown} answered {status}")
-        length_header = response.headers.get("Content-Length")
-        # isdigit() alone accepts '²', which int() refuses: only ASCII digits are a length
-        length = (
-            int(length_header)
-            if length_header and length_header.isascii() and length_header.isdigit()
-            else None
-        )
+            raise _status_error(status, shown)
+        length = _content_length(response.headers.get("Content-Length"))
         if length is not None and length > self._max_bytes:
             _discard(response, reusable=False)
             raise CollectorError(
                 Source.IMAGE,
-                "TooLarge",
+                ImageCode.TOO_LARGE,
                 f"{shown} is {length} bytes; MAX_IMAGE_BYTES is {self._max_bytes}",
             )
         content_type = response.headers.get("Content-Type", "application/octet-stream")

@@ -64,7 +64,7 @@ class SweepOptions:
     max_tasks: int | None = None
     max_seconds: float | None = None
     # Fan-out: this invocation sweeps only the tasks whose stable hash falls in `shard` of `shards`,
-    # at API_QPS / shards, and never fans out again.
+    # at a whole share of API_QPS (fanout.shard_qps), and never fans out again.
     shard: int | None = None
     shards: int | None = None
 
@@ -115,6 +115,13 @@ class BatchResult:
     raw_status: str
     request_id: str | None
     images: tuple[ImageResult, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: int
 
 
 @dataclass(frozen=True)

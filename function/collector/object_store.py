@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from collector.credentials import FunctionCredentials
-from collector.errors import CollectorError, ObjectAlreadyExists, Source
-from collector.models import StoredObject
+from collector.errors import CollectorError, ObjectAlreadyExists, OssCode, Source
+from collector.models import ListedObject, StoredObject
 from collector.redaction import redact
 
 FORBID_OVERWRITE = {"x-oss-forbid-overwrite": "true"}
-
-
-@dataclass(frozen=True)
-class ListedObject:
-    key: str
-    size: int
-    last_modified: int
 
 
 def oss_auth(credentials: FunctionCredentials) -> Any:
@@ -52,23 +44,21 @@ class ObjectStore:
         self._oss2 = oss2
         self.bucket_name = bucket_name
         session = oss2.Session(pool_size=pool_size)
-        self._bucket = oss2.Bucket(
-            oss_auth(credentials),
-            endpoint,
-            bucket_name,
-            session=session,
-            connect_timeout=timeout_seconds,
-        )
+
+        def bucket(**options: Any) -> Any:
+            return oss2.Bucket(
+                oss_auth(credentials),
+                endpoint,
+                bucket_name,
+                session=session,
+                connect_timeout=timeout_seconds,
+                **options,
+            )
+
+        self._bucket = bucket()
         # Streamed objects are verified by put_stream itself (one CRC pass at most, none when the
         # source states it); oss2's own upload CRC would be a second pass over every byte.
-        self._stream_bucket = oss2.Bucket(
-            oss_auth(credentials),
-            endpoint,
-            bucket_name,
-            session=session,
-            connect_timeout=timeout_seconds,
-            enable_crc=False,
-        )
+        self._stream_bucket = bucket(enable_crc=False)
 
     # --- small JSON documents (manifests, pending records, dead letters) ------------------------
     def get_json(self, key: str) -> dict[str, Any] | None:
@@ -82,9 +72,13 @@ class ObjectStore:
         try:
             value = json.loads(data)
         except ValueError:
-            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not JSON") from None
+            raise CollectorError(
+                Source.OSS, OssCode.CORRUPT_DOCUMENT, f"{key} is not JSON"
+            ) from None
         if not isinstance(value, dict):
-            raise CollectorError(Source.OSS, "CorruptDocument", f"{key} is not a JSON object")
+            raise CollectorError(
+                Source.OSS, OssCode.CORRUPT_DOCUMENT, f"{key} is not a JSON object"
+            )
         return value
 
     def put_json(
@@ -98,7 +92,7 @@ class ObjectStore:
             result = self._bucket.put_object(key, body, headers=headers)
         except Exception as exc:
             error = self._map(exc, "put", key)
-            if isinstance(error, CollectorError) and error.code == "CrcMismatch":
+            if isinstance(error, CollectorError) and error.code == OssCode.CRC_MISMATCH:
                 # OSS holds bytes other than ours: remove them, or a create-once retry would
                 # meet 409 and trust them
                 self.delete(key)
@@ -134,7 +128,9 @@ class ObjectStore:
         else:  # the answer carried no CRC: ask OSS what it stored
             head = self.head(key)
             if head is None or head.size != counter.size:
-                raise CollectorError(Source.OSS, "SizeMismatch", f"{key}: stored size differs")
+                raise CollectorError(
+                    Source.OSS, OssCode.SIZE_MISMATCH, f"{key}: stored size differs"
+                )
             stored = head
         expected = str(int(source_crc64)) if source_crc64 is not None else counter.crc64
         if stored.crc64 and stored.crc64 != expected:
@@ -145,7 +141,7 @@ class ObjectStore:
                     "CrcMismatch",
                     f"{key}: stored bytes differ from the source's CRC64",
                 )
-            raise CollectorError(Source.OSS, "CrcMismatch", f"{key}: CRC64 mismatch")
+            raise CollectorError(Source.OSS, OssCode.CRC_MISMATCH, f"{key}: CRC64 mismatch")
         return stored
 
     def head(self, key: str) -> StoredObject | None:
@@ -194,10 +190,10 @@ class ObjectStore:
         errors = self._oss2.exceptions
         where = f"{operation} {self.bucket_name}/{key}"
         if isinstance(exc, errors.InconsistentError):
-            return CollectorError(Source.OSS, "CrcMismatch", f"{where}: CRC64 mismatch")
+            return CollectorError(Source.OSS, OssCode.CRC_MISMATCH, f"{where}: CRC64 mismatch")
         if isinstance(exc, errors.RequestError):
             return CollectorError(
-                Source.OSS, "ConnectionError", f"{where}: {redact(str(exc))[:200]}"
+                Source.OSS, OssCode.CONNECTION_ERROR, f"{where}: {redact(str(exc))[:200]}"
             )
         if isinstance(exc, errors.OssError):
             status = int(getattr(exc, "status", 0) or 0)
@@ -205,9 +201,11 @@ class ObjectStore:
             if status == 409 and code == "FileAlreadyExists":
                 return ObjectAlreadyExists(key)
             if status >= 500:
-                return CollectorError(Source.OSS, "HTTP5xx", f"{where}: HTTP {status} {code}")
+                return CollectorError(Source.OSS, OssCode.HTTP5XX, f"{where}: HTTP {status} {code}")
             return CollectorError(Source.OSS, code or f"HTTP{status}", f"{where}: HTTP {status}")
-        return CollectorError(Source.OSS, "ConnectionError", f"{where}: {type(exc).__name__}")
+        return CollectorError(
+            Source.OSS, OssCode.CONNECTION_ERROR, f"{where}: {type(exc).__name__}"
+        )
 
     def _crc_of(self, data: bytes) -> int:
         from fastcrc import crc64

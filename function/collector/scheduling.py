@@ -1,7 +1,7 @@
 """When the collector asks alimt about a task: pure functions of (record, now, config).
 
 Every decision that spends the result API's quota or billed time lives here, so the production code
-(service.py, sweep.py, budget.py) and the production-day simulation (bench/day.py) run the very same
+(collect_task.py, sweep_registry.py, budget.py) and the production-day simulation (bench/day.py) run the very same
 policy:
 
 - a young MNS delivery is not polled at once: its first poll is scheduled FIRST_POLL_AFTER_SECONDS
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collector.config import CollectorConfig
-    from collector.state import PendingRecord
+    from collector.records import PendingRecord
 
 MAX_POLL_INTERVAL = 10.0
 POLL_INTERVAL_GROWTH = 1.5
@@ -33,9 +33,15 @@ MAX_RECHECK_DELAY = 300.0  # well inside the 1-hour result retention
 PUBLISH_CLOCK_SKEW_SECONDS = 60.0
 
 
+# 5 x 2**6 = 320 s is past MAX_RECHECK_DELAY already; capping the exponent keeps a huge (hand-edited)
+# attempts count from overflowing the float.
+MAX_RECHECK_EXPONENT = 16
+
+
 def recheck_delay(attempts: int) -> float:
     """How long a pending task rests before the sweep asks again: 5 s, 10 s, 20 s ... 5 min."""
-    return min(FIRST_RECHECK_DELAY * 2 ** max(0, attempts - 1), MAX_RECHECK_DELAY)
+    exponent = min(max(0, attempts - 1), MAX_RECHECK_EXPONENT)
+    return min(FIRST_RECHECK_DELAY * 2.0**exponent, MAX_RECHECK_DELAY)
 
 
 def next_check_after(attempts: int, now: float) -> float:

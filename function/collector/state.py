@@ -1,4 +1,5 @@
-"""The collector's durable state in OSS: the pending registry, dead letters and manifests.
+"""The collector's durable state in OSS: the pending registry, dead letters and manifests (the records
+themselves are in records.py, their keys in layout.py).
 
 Layout (README "OSS layout"):
   <STATE_PREFIX>pending/<TaskId>.json       a task we know of that is not collected yet
@@ -8,94 +9,26 @@ Layout (README "OSS layout"):
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from collector.errors import ObjectAlreadyExists
 from collector.layout import KeyLayout
-from collector.object_store import ObjectStore
-from collector.redaction import redact, redact_value
-
-MAX_STORED_EVENT_CHARS = 16384
+from collector.ports import ObjectStorePort
+from collector.records import DeadLetter, Manifest, PendingRecord
 
 
-def iso(epoch: float) -> str:
-    return (
-        datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    )
-
-
-def parse_iso(text: Any, default: float) -> float:
-    if not isinstance(text, str):
-        return default
+def _create_once(store: ObjectStorePort, key: str, document: dict[str, Any]) -> bool:
+    """Write `key` unless it exists (`x-oss-forbid-overwrite`). False if another writer got there
+    first: OSS writes are atomic, so what is there is whole."""
     try:
-        return (
-            datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
-            .replace(tzinfo=timezone.utc)
-            .timestamp()
-        )
-    except ValueError:
-        try:
-            return (
-                datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
-                .replace(tzinfo=timezone.utc)
-                .timestamp()
-            )
-        except ValueError:
-            return default
-
-
-@dataclass
-class PendingRecord:
-    task_id: str
-    first_seen: float
-    attempts: int = 0
-    last_status: str = "received"
-    last_code: str | None = None
-    last_error: str | None = None
-    last_check: float | None = None
-    next_check: float = 0.0
-    output_prefix: str | None = None
-    trigger: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "taskId": self.task_id,
-            "firstSeen": iso(self.first_seen),
-            "attempts": self.attempts,
-            "lastStatus": self.last_status,
-            "lastCode": self.last_code,
-            "lastError": redact(self.last_error) if self.last_error else None,
-            "lastCheck": iso(self.last_check) if self.last_check else None,
-            "nextCheck": iso(self.next_check),
-            "outputPrefix": self.output_prefix,
-            "trigger": self.trigger,
-        }
-
-    @classmethod
-    def from_json(cls, task_id: str, data: dict[str, Any]) -> PendingRecord:
-        now = time.time()
-        prefix = data.get("outputPrefix")
-        attempts = data.get("attempts")
-        return cls(
-            task_id=task_id,
-            first_seen=parse_iso(data.get("firstSeen"), now),
-            attempts=attempts if isinstance(attempts, int) and attempts >= 0 else 0,
-            last_status=str(data.get("lastStatus") or "unknown"),
-            last_code=data.get("lastCode") if isinstance(data.get("lastCode"), str) else None,
-            last_error=data.get("lastError") if isinstance(data.get("lastError"), str) else None,
-            last_check=parse_iso(data.get("lastCheck"), 0.0) or None,
-            next_check=parse_iso(data.get("nextCheck"), 0.0),
-            output_prefix=prefix if isinstance(prefix, str) else None,
-            trigger=data.get("trigger") if isinstance(data.get("trigger"), str) else None,
-        )
+        store.put_json(key, document, forbid_overwrite=True)
+    except ObjectAlreadyExists:
+        return False
+    return True
 
 
 class PendingRegistry:
-    def __init__(self, store: ObjectStore, layout: KeyLayout) -> None:
+    def __init__(self, store: ObjectStorePort, layout: KeyLayout) -> None:
         self._store = store
         self._layout = layout
 
@@ -105,13 +38,7 @@ class PendingRegistry:
 
     def create(self, record: PendingRecord) -> bool:
         """Record a newly seen task. False if a record already exists (another delivery made it)."""
-        try:
-            self._store.put_json(
-                self._layout.pending_key(record.task_id), record.to_json(), forbid_overwrite=True
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        return _create_once(self._store, self._layout.pending_key(record.task_id), record.to_json())
 
     def save(self, record: PendingRecord) -> None:
         self._store.put_json(self._layout.pending_key(record.task_id), record.to_json())
@@ -120,53 +47,12 @@ class PendingRegistry:
         self._store.delete(self._layout.pending_key(task_id))
 
     def list_task_ids(self) -> list[str]:
-        ids = []
-        for obj in self._store.list(self._layout.pending_prefix):
-            task_id = self._layout.task_id_from_pending_key(obj.key)
-            if task_id:
-                ids.append(task_id)
-        return ids
-
-
-@dataclass
-class DeadLetter:
-    task_id: str | None
-    code: str
-    reason: str
-    message: str
-    request_id: str
-    redrivable: bool
-    attempts: int
-    first_seen: float
-    event: str | None = None
-    output_prefix: str | None = None
-    rule: str | None = None
-    # objects already copied under the task's prefix when it was dead-lettered: {key, size}
-    partial_objects: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        event: Any = None
-        if self.event is not None:
-            event = redact(self.event[:MAX_STORED_EVENT_CHARS])
-        return {
-            "taskId": self.task_id,
-            "code": self.code,
-            "reason": self.reason,
-            "message": redact(self.message),
-            "requestId": self.request_id,
-            "redrivable": self.redrivable,
-            "attempts": self.attempts,
-            "firstSeen": iso(self.first_seen),
-            "deadLetteredAt": iso(time.time()),
-            "outputPrefix": self.output_prefix,
-            "rule": self.rule,
-            "event": event,
-            **({"partialObjects": self.partial_objects} if self.task_id is not None else {}),
-        }
+        listed = self._store.list(self._layout.pending_prefix)
+        return [t for t in (self._layout.task_id_from_pending_key(o.key) for o in listed) if t]
 
 
 class DeadLetterStore:
-    def __init__(self, store: ObjectStore, layout: KeyLayout) -> None:
+    def __init__(self, store: ObjectStorePort, layout: KeyLayout) -> None:
         self._store = store
         self._layout = layout
 
@@ -182,25 +68,34 @@ class DeadLetterStore:
         """Dead-letter a task once (`x-oss-forbid-overwrite`): when two deliveries reach a final
         verdict, the first letter stands. False if one was already there."""
         assert letter.task_id is not None
-        try:
-            self._store.put_json(
-                self._layout.dead_letter_key(letter.task_id),
-                letter.to_json(),
-                forbid_overwrite=True,
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        return _create_once(
+            self._store, self._layout.dead_letter_key(letter.task_id), letter.to_json()
+        )
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         return self._store.get_json(self._layout.dead_letter_key(task_id))
+
+    def get_letter(self, task_id: str) -> DeadLetter | None:
+        data = self.get(task_id)
+        return DeadLetter.from_json(data) if data is not None else None
+
+    def mark_partial_objects_removed(self, task_id: str, document: dict[str, Any], at: str) -> None:
+        """Rewrite a task's letter (as read, unknown fields kept) once ops purged its partial
+        objects."""
+        updated = {**document, "partialObjects": [], "partialObjectsRemovedAt": at}
+        self._store.put_json(self._layout.dead_letter_key(task_id), updated)
+
+    def list_task_ids(self) -> list[str]:
+        """The TaskIds with a dead letter (rejected events, which have none, are left out)."""
+        listed = self._store.list(self._layout.dead_letter_prefix)
+        return [t for t in (self._layout.task_id_from_dead_letter_key(o.key) for o in listed) if t]
 
     def remove(self, task_id: str) -> None:
         self._store.delete(self._layout.dead_letter_key(task_id))
 
 
 class ManifestStore:
-    def __init__(self, store: ObjectStore, layout: KeyLayout) -> None:
+    def __init__(self, store: ObjectStorePort, layout: KeyLayout) -> None:
         self._store = store
         self._layout = layout
 
@@ -210,14 +105,16 @@ class ManifestStore:
     def get(self, task_id: str, output_prefix: str | None) -> dict[str, Any] | None:
         return self._store.get_json(self._layout.manifest_key(task_id, output_prefix))
 
-    def create(self, task_id: str, output_prefix: str | None, manifest: dict[str, Any]) -> bool:
+    def create(self, output_prefix: str | None, manifest: Manifest) -> bool:
         """Write the manifest once. False if another delivery wrote it first."""
-        try:
-            self._store.put_json(
-                self._layout.manifest_key(task_id, output_prefix),
-                redact_value(manifest),
-                forbid_overwrite=True,
-            )
-        except ObjectAlreadyExists:
-            return False
-        return True
+        key = self._layout.manifest_key(manifest.task_id, output_prefix)
+        return _create_once(self._store, key, manifest.to_json())
+
+    def partial_objects(self, task_id: str, output_prefix: str | None) -> list[dict[str, Any]]:
+        """What an interrupted copy left under the task's prefix (everything but a manifest)."""
+        task_prefix = self._layout.task_prefix(task_id, output_prefix)
+        return [
+            {"key": obj.key, "size": obj.size}
+            for obj in self._store.list(task_prefix)
+            if not self._layout.is_manifest_key(obj.key)
+        ]

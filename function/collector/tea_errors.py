@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.errors import CollectorError
+from collector.errors import ApiCode, CollectorError
 from collector.redaction import redact
 
 CREDENTIAL_CODES = frozenset(
@@ -44,35 +44,52 @@ def classify_tea_error(
         retry_after = getattr(exc, "retry_after", None)
         return CollectorError(
             source,
-            "Throttling",
+            ApiCode.THROTTLING,
             f"HTTP {getattr(exc, 'status_code', '?')} {getattr(exc, 'code', '')}",
             retry_after_seconds=(retry_after / 1000.0) if isinstance(retry_after, int) else None,
         )
     if isinstance(exc, UnretryableException):  # no HTTP answer we could read
-        inner_exc = getattr(exc, "inner_exception", None)
-        inner = str(inner_exc or exc)
-        lowered = inner.lower()
-        if "parse the value as json" in lowered or isinstance(inner_exc, _SHAPE_ERRORS):
-            return CollectorError(source, "BadResponse", "response is not JSON")
-        if "timed out" in lowered or "timeout" in lowered:
-            return CollectorError(source, "Timeout", redact(inner)[:300])
-        return CollectorError(source, "ConnectionError", redact(inner)[:300])
+        return _no_answer(exc, source)
     status = getattr(exc, "status_code", None)
-    code = str(getattr(exc, "code", "") or "")
-    if not isinstance(status, int) and isinstance(exc, _SHAPE_ERRORS):
-        return CollectorError(source, "BadResponse", f"unexpected answer ({type(exc).__name__})")
     if not isinstance(status, int):
-        return CollectorError(
-            source, "ConnectionError", redact(f"{type(exc).__name__}: {exc}")[:300]
-        )
+        return _no_status(exc, source)
+    code = str(getattr(exc, "code", "") or "")
     detail = f"HTTP {status} {code}".strip()
-    if status == 429 or code.startswith(throttling_prefixes):
-        return CollectorError(source, "Throttling", detail)
+    named = _by_status(status, code, throttling_prefixes, forbidden_prefixes)
+    if named is None and client_code is not None:
+        named = client_code(status, code)
+    return CollectorError(source, named or "HTTP4xx", detail)
+
+
+def _no_answer(exc: BaseException, source: str) -> CollectorError:
+    inner_exc = getattr(exc, "inner_exception", None)
+    inner = str(inner_exc or exc)
+    lowered = inner.lower()
+    if "parse the value as json" in lowered or isinstance(inner_exc, _SHAPE_ERRORS):
+        return CollectorError(source, ApiCode.BAD_RESPONSE, "response is not JSON")
+    if "timed out" in lowered or "timeout" in lowered:
+        return CollectorError(source, "Timeout", redact(inner)[:300])
+    return CollectorError(source, "ConnectionError", redact(inner)[:300])
+
+
+def _no_status(exc: BaseException, source: str) -> CollectorError:
+    if isinstance(exc, _SHAPE_ERRORS):
+        return CollectorError(
+            source, ApiCode.BAD_RESPONSE, f"unexpected answer ({type(exc).__name__})"
+        )
+    return CollectorError(source, "ConnectionError", redact(f"{type(exc).__name__}: {exc}")[:300])
+
+
+def _by_status(
+    status: int, code: str, throttling: tuple[str, ...], forbidden: tuple[str, ...]
+) -> str | None:
+    """The code an HTTP error status maps to, in precedence order; None: a plain 4xx."""
+    if status == 429 or code.startswith(throttling):
+        return ApiCode.THROTTLING
     if status >= 500:
-        return CollectorError(source, "HTTP5xx", detail)
+        return "HTTP5xx"
     if code in CREDENTIAL_CODES:
-        return CollectorError(source, code, detail)
-    if status == 403 or code.startswith(forbidden_prefixes):
-        return CollectorError(source, "Forbidden", detail)
-    precise = client_code(status, code) if client_code else None
-    return CollectorError(source, precise or "HTTP4xx", detail)
+        return code
+    if status == 403 or code.startswith(forbidden):
+        return "Forbidden"
+    return None

@@ -1,4 +1,5 @@
-"""Build a ResultCollector for one invocation: credentials, adapters, deadline and log.
+"""The one place that builds things: the adapters behind the ports (ports.py), and the use cases of
+one invocation wired to them (`build_invocation`): credentials, adapters, deadline and log.
 
 Module-level state is limited to what is safe to share between invocations of a warm instance: the
 configuration and the API pacer. Credentials are per invocation (STS keys expire)."""
@@ -11,15 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from collector.budget import Deadline, RateLimiter, shared_limiter
+from collector.collect_task import CollectTask, TaskState
 from collector.config import CollectorConfig
 from collector.copier import ImageCopier
 from collector.credentials import FunctionCredentials
-from collector.fanout import SweepDispatcher
 from collector.image_source import ImageSource, SourcePolicy
+from collector.invocation import Invocation
 from collector.layout import KeyLayout
 from collector.object_store import ObjectStore
+from collector.ports import Copier, Dispatcher, ObjectStorePort, ResultApi
 from collector.redaction import register_secrets
-from collector.service import ResultCollector, ResultGateway
+from collector.reject_event import RejectEvent
+from collector.state import DeadLetterStore, ManifestStore, PendingRegistry
+from collector.sweep_registry import SweepRegistry
 from collector.telemetry import EventLog
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
@@ -93,7 +98,7 @@ def warm_up(log: EventLog) -> float:
 
 def build_dispatcher(
     config: CollectorConfig, context: Any, credentials: FunctionCredentials, env: Mapping[str, str]
-) -> SweepDispatcher | None:
+) -> Dispatcher | None:
     """The FC async-invocation dispatcher when fan-out is on (SWEEP_SHARDS_MAX > 1); the SDK it
     uses is imported only when a sweep actually fans out."""
     if config.sweep_shards_max <= 1:
@@ -114,13 +119,28 @@ def build_dispatcher(
     )
 
 
-def build_collector(
+def build_copier(
+    config: CollectorConfig, store: ObjectStorePort, layout: KeyLayout, log: EventLog
+) -> Copier:
+    """The copy mode: download + streamed upload. A second mode (server-side copy) is another
+    `ports.Copier`, chosen here."""
+    source = ImageSource(
+        SourcePolicy(config.allowed_source_hosts, config.allow_insecure_sources),
+        timeout_seconds=config.source_timeout_seconds,
+        max_bytes=config.max_image_bytes,
+    )
+    return ImageCopier(store, source, layout, concurrency=config.copy_concurrency, log=log)
+
+
+def build_invocation(
     config: CollectorConfig,
     context: Any,
     *,
     started: float,
     env: Mapping[str, str] | None = None,
-) -> ResultCollector:
+    dispatcher: Dispatcher | None = None,
+) -> Invocation:
+    """The use cases of one invocation. `dispatcher`: the fan-out port, if not the FC one."""
     env = os.environ if env is None else env
     request_id = request_id_of(context)
     log = EventLog(request_id, config.log_level)
@@ -135,27 +155,30 @@ def build_collector(
         pool_size=config.copy_concurrency + 4,
         timeout_seconds=min(30.0, max(5.0, config.source_timeout_seconds)),
     )
-    source = ImageSource(
-        SourcePolicy(config.allowed_source_hosts, config.allow_insecure_sources),
-        timeout_seconds=config.source_timeout_seconds,
-        max_bytes=config.max_image_bytes,
-    )
     layout = KeyLayout(config.output_prefix, config.state_prefix)
-    copier = ImageCopier(store, source, layout, concurrency=config.copy_concurrency, log=log)
+    state = TaskState(
+        layout=layout,
+        pending=PendingRegistry(store, layout),
+        dead_letters=DeadLetterStore(store, layout),
+        manifests=ManifestStore(store, layout),
+    )
 
-    def gateway() -> ResultGateway:
+    def api() -> ResultApi:
         from collector.alimt_gateway import AlimtGateway
 
         return AlimtGateway(config.alimt_endpoint, credentials, config.api_timeout_seconds)
 
-    return ResultCollector(
+    collect = CollectTask(
         config=config,
-        gateway=gateway,
-        store=store,
-        copier=copier,
+        api_factory=api,
+        state=state,
+        copier=build_copier(config, store, layout, log),
         log=log,
         request_id=request_id,
         deadline=deadline,
-        limiter=_limiter(config.api_qps),
-        dispatcher=build_dispatcher(config, context, credentials, env),
+        pacer=_limiter(config.api_qps),
     )
+    dispatcher = dispatcher or build_dispatcher(config, context, credentials, env)
+    sweep = SweepRegistry(config, state.pending, collect, log, deadline, dispatcher=dispatcher)
+    reject = RejectEvent(state.dead_letters, log, request_id)
+    return Invocation(request_id=request_id, log=log, collect=collect, sweep=sweep, reject=reject)

@@ -17,7 +17,7 @@ import pytest
 
 from collector.fanout import capacity, plan_shards, shard_of
 from collector.layout import KeyLayout
-from collector.state import PendingRecord
+from collector.records import PendingRecord
 from local.cloud import LocalCloud
 from local.runner import FunctionRunner
 

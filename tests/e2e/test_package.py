@@ -95,14 +95,14 @@ def test_the_package_holds_the_code_and_no_build_leftovers(artifact: Path) -> No
     with zipfile.ZipFile(artifact) as package:
         names = package.namelist()
         stamps = {info.date_time for info in package.infolist()}
-    assert "index.py" in names and "collector/service.py" in names
+    assert "index.py" in names and "collector/collect_task.py" in names
     assert "crcmod/_crcfunext.abi3.so" in names
     assert not [n for n in names if n.startswith(("tests/", "bin/", "function/", "local/"))]
     assert not [n for n in names if "/tests/" in n or n.endswith((".pyi", "/RECORD"))]
     assert stamps == {(1980, 1, 2, 0, 0, 0)}  # reproducible bytes
     # Bytecode that a zip's timestamps cannot make stale: flags 0b01 = hash-based, unchecked.
     with zipfile.ZipFile(artifact) as package:
-        pyc = package.read("collector/__pycache__/service.cpython-312.pyc")
+        pyc = package.read("collector/__pycache__/collect_task.cpython-312.pyc")
     assert int.from_bytes(pyc[4:8], "little") == 0b01
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from collector.state import parse_iso
+from collector.records import parse_iso
 from local.runner import build_mns_event
 from tests.functional.conftest import HandlerHarness
 

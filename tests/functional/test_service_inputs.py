@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from collector.errors import RetryableInvocationError
+from collector.ports import Copier, CopyReport
 from local.cloud import LocalCloud
 from tests.functional.conftest import HandlerHarness
 
@@ -193,14 +194,43 @@ def test_a_content_length_that_is_not_ascii_digits_is_ignored(collector: Handler
     assert manifest["images"][0]["final"]["size"] == 20_000
 
 
+class FailingCopier:
+    """A test double of our own `ports.Copier` (no SDK is touched): for one TaskId, a plain bug
+    (RuntimeError) that no adapter classifies; every other task is copied by the real copier."""
+
+    def __init__(self, real: Copier, task_id: str) -> None:
+        self.real = real
+        self.task_id = task_id
+
+    def copy(
+        self, task_id: str, output_prefix: str | None, images: Any, deadline: Any
+    ) -> CopyReport:
+        if task_id == self.task_id:
+            raise RuntimeError(f"copier bug for {task_id}")
+        return self.real.copy(task_id, output_prefix, images, deadline)
+
+
+def copier_failing_for(monkeypatch: pytest.MonkeyPatch, task_id: str) -> None:
+    """Injected where the copy mode is chosen (wiring.build_copier)."""
+    import collector.wiring as wiring
+
+    real_build = wiring.build_copier
+
+    def build(*args: Any) -> Copier:
+        return FailingCopier(real_build(*args), task_id)
+
+    monkeypatch.setattr(wiring, "build_copier", build)
+
+
 def test_an_unexpected_error_is_classified_and_spares_the_other_tasks(
-    collector: HandlerHarness,
+    collector: HandlerHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hand-edited pending record whose attempts count overflows the recheck delay: nothing
-    classifies that, so the last line of defence does; the other tasks of the sweep are collected."""
-    odd = new_task(collector.cloud, polls_until_finished=100)
+    """A copier that fails with an error nobody classifies for one task: the last line of defence
+    classifies it; the other tasks of the sweep are collected."""
+    odd = new_task(collector.cloud)
     fine = [new_task(collector.cloud) for _ in range(2)]
-    put_record(collector, odd, attempts=5000, firstSeen=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    copier_failing_for(monkeypatch, odd)
+    put_record(collector, odd, firstSeen=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
     for task_id in fine:
         put_record(collector, task_id, firstSeen=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
     with pytest.raises(RetryableInvocationError) as raised:
@@ -217,19 +247,31 @@ def test_an_unexpected_error_is_classified_and_spares_the_other_tasks(
 
 
 def test_an_unexpected_error_is_logged_once_with_a_redacted_traceback(
-    collector: HandlerHarness, capsys: pytest.CaptureFixture[str]
+    collector: HandlerHarness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    odd = new_task(collector.cloud, polls_until_finished=100)
-    put_record(collector, odd, attempts=5000, firstSeen=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    odd = new_task(collector.cloud)
+    copier_failing_for(monkeypatch, odd)
     capsys.readouterr()
     with pytest.raises(RetryableInvocationError):
         collector.invoke({"taskId": odd})
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     unexpected = [x for x in lines if x.get("event") == "unexpected_error"]
-    assert unexpected and unexpected[0]["error"] == "OverflowError"
+    assert unexpected and unexpected[0]["error"] == "RuntimeError"
     assert "Traceback" in unexpected[0]["traceback"]
     outcome = [x for x in lines if x.get("event") == "task_outcome"][-1]
     assert (outcome["outcome"], outcome["code"]) == ("retry", "internal:Unexpected")
+
+
+def test_a_huge_attempts_count_only_caps_the_recheck_delay(collector: HandlerHarness) -> None:
+    """A hand-edited record with attempts far past any real count: the task is checked as usual
+    (the recheck delay is capped; it used to overflow)."""
+    odd = new_task(collector.cloud, polls_until_finished=100)
+    put_record(collector, odd, attempts=5000, firstSeen=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    answer = collector.invoke(SWEEP)
+    [result] = answer["results"]
+    assert result["outcome"] == "pending"
+    record = collector.json_object(f"collector/pending/{odd}.json")
+    assert record["attempts"] == 5001
 
 
 # --- item 3: racing deliveries ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collector.config import CollectorConfig
 from collector.events import parse_trigger_event
 from collector.fanout import shard_of
 from collector.layout import KeyLayout
-from collector.state import PendingRecord
+from collector.records import PendingRecord
 from local.cloud import LocalCloud
 from tests.functional.conftest import FAST_ENV, HandlerHarness
 
@@ -76,11 +76,12 @@ def test_a_backlog_bigger_than_one_sweep_is_fanned_out(collector: HandlerHarness
             security_token=creds.security_token,
         ),
     )
-    from collector.wiring import build_collector
+    from collector.wiring import build_invocation
 
-    service = build_collector(config, context, started=time.monotonic(), env=env)
     dispatcher = RecordingDispatcher()
-    service.dispatcher = dispatcher
+    service = build_invocation(
+        config, context, started=time.monotonic(), env=env, dispatcher=dispatcher
+    )
     timer = {
         "triggerTime": "x",
         "triggerName": "sweep",
@@ -97,7 +98,8 @@ def test_a_backlog_bigger_than_one_sweep_is_fanned_out(collector: HandlerHarness
     assert report.sweep is not None
     assert (report.sweep["shards"], report.sweep["dispatched"]) == (3, 2)
     assert report.sweep["notDue"] == sum(1 for t in task_ids if shard_of(t, 3) == 0)
-    assert service.limiter.qps == 1.0  # a whole share of the quota: 1 + 1 + 1 = API_QPS
+    assert service.sweep.last_pacer is not None
+    assert service.sweep.last_pacer.qps == 1.0  # a whole share of the quota: 1 + 1 + 1 = API_QPS
 
 
 def test_without_a_dispatcher_one_sweep_takes_the_oldest_first(collector: HandlerHarness) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from collector.state import parse_iso
+from collector.records import parse_iso
 from local.cloud import LocalCloud
 from ops.redrive import parse_duration
 from tests.functional.conftest import HandlerHarness

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from collector.business_codes import NAMES
 from collector.error_policy import POLICY, Action, decide
 from collector.errors import CollectorError, Source
 
@@ -85,20 +86,7 @@ def test_unknown_source_is_retried_not_dropped() -> None:
 # Each answer goes over the wire: the real alimt SDK against the alimt emulator (`reply:` step), then
 # the adapter; so what the SDK does with the body (ClientException / ServerException / a normal
 # return) is part of what is tested.
-BUSINESS_NAMES = {
-    101: "System.RequestTimeOut",
-    102: "System.Error",
-    103: "System.UrlDecodingError",
-    104: "System.ParameterError",
-    105: "System.LanguageNotSupported",
-    106: "System.LanguageDetectError",
-    107: "System.TranslateError",
-    108: "System.StringTooLong",
-    110: "System.AccountNotActivated",
-    111: "System.SubServiceFailed",
-    112: "System.TranslateServiceCallFailed",
-    113: "System.AccountNotActivatedOrInArrears",
-}
+BUSINESS_NAMES = NAMES  # the one table (collector.business_codes), also the emulator's
 EXPECTED_ACTION = {
     **{c: Action.RETRY for c in (101, 102, 112)},
     **{c: Action.DEAD_LETTER for c in (103, 104, 105, 106, 107, 108)},
@@ -214,3 +202,44 @@ def test_business_code_extraction(code: Any, message: Any, number: int | None) -
     from collector.business_codes import business_code
 
     assert business_code(code, message) == number
+
+
+def test_every_named_code_has_its_own_row_or_its_source_rule() -> None:
+    """The code constants (errors.py) are what the collector raises: each must be decided by a row
+    of the table, never by the catch-all `*`."""
+    from collector import errors
+    from collector.error_policy import POLICY
+
+    sources = {
+        errors.TaskCode: [errors.Source.TASK],
+        errors.ImageCode: [errors.Source.IMAGE],
+        errors.OssCode: [errors.Source.OSS],
+        errors.ApiCode: [errors.Source.ALIMT, errors.Source.FC],
+        errors.BudgetCode: [errors.Source.BUDGET],
+        errors.InputCode: [errors.Source.INPUT],
+        errors.InternalCode: [errors.Source.INTERNAL],
+    }
+    for holder, where in sources.items():
+        codes = [v for k, v in vars(holder).items() if k.isupper()]
+        assert codes, holder
+        for source in where:
+            for code in codes:
+                assert f"{source}:{code}" in POLICY or f"{source}:*" in POLICY, (source, code)
+
+
+def test_the_rules_around_the_table() -> None:
+    from collector.error_policy import fresh_record_for, outlived, pending_too_long, worst_error
+    from collector.errors import CollectorError, OssCode, Source, TaskCode
+
+    transient = CollectorError(Source.IMAGE, "HTTP5xx", "x")
+    final = CollectorError(Source.IMAGE, "404", "gone")
+    assert worst_error([transient, final]) is final
+    assert worst_error([transient]) is transient and worst_error([]) is None
+    assert outlived(transient, age=None, lifetime=10) is transient
+    assert outlived(transient, age=5, lifetime=10) is transient
+    assert outlived(final, age=50, lifetime=10) is final
+    assert outlived(transient, age=50, lifetime=10).code == TaskCode.PENDING_TOO_LONG
+    assert pending_too_long("running", age=5, lifetime=10) is None
+    assert pending_too_long("running", age=50, lifetime=10) is not None
+    assert fresh_record_for(CollectorError(Source.OSS, OssCode.CORRUPT_DOCUMENT, "x"))
+    assert not fresh_record_for(CollectorError(Source.OSS, OssCode.HTTP5XX, "x"))

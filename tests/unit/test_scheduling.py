@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from collector.config import CollectorConfig
 from collector.events import parse_trigger_event
+from collector.records import PendingRecord
 from collector.scheduling import (
     deferred_first_check,
     keep_waiting,
@@ -16,13 +17,16 @@ from collector.scheduling import (
     sweep_order,
     wait_budget,
 )
-from collector.state import PendingRecord
 
 CONFIG = CollectorConfig(output_bucket="bucket-name")
 
 
 def test_recheck_backoff_doubles_from_5_s_to_5_min() -> None:
     assert [recheck_delay(n) for n in range(0, 9)] == [5, 5, 10, 20, 40, 80, 160, 300, 300]
+
+
+def test_recheck_delay_of_a_huge_attempts_count_is_capped_not_an_overflow() -> None:
+    assert recheck_delay(1026) == recheck_delay(10**9) == 300
     assert next_check_after(3, 1000.0) == 1020.0
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ops.gallery import SCALED_PIXELS, full_image
 from tests.functional.conftest import HandlerHarness
-from tests.ops.conftest import Cli
+from tests.ops.conftest import Cli, CliResult
 
 DATA_URI = re.compile(r'<img src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)" alt="([a-z]+)">')
 
@@ -24,6 +24,18 @@ def collected_task(collector: HandlerHarness, images: int = 2, **options: object
     task_id = cloud.alimt.create_task(sources, need_editor_data=True, **options)  # type: ignore[arg-type]
     assert collector.invoke({"taskId": task_id})["results"][0]["outcome"] == "copied"
     return task_id, sources
+
+
+def gallery_with_sources(
+    cli: Cli, collector: HandlerHarness, tmp_path: Path
+) -> tuple[str, list[str], Path, CliResult]:
+    """A collected 2-image task, its gallery written with the sources listed: (task, sources, page
+    path, the command's result)."""
+    task_id, sources = collected_task(collector, images=2)
+    source_file = tmp_path / "sources.txt"
+    source_file.write_text("\n".join(sources), encoding="utf-8")
+    out = tmp_path / "page.html"
+    return task_id, sources, out, cli("gallery", task_id, "--sources", str(source_file), "--out", str(out))  # fmt: skip
 
 
 def thumbnails(page: str) -> list[tuple[str, tuple[int, int]]]:
@@ -39,12 +51,7 @@ def thumbnails(page: str) -> list[tuple[str, tuple[int, int]]]:
 def test_gallery_embeds_source_translated_and_inpainting(
     cli: Cli, collector: HandlerHarness, tmp_path: Path
 ) -> None:
-    task_id, sources = collected_task(collector, images=2)
-    source_file = tmp_path / "sources.txt"
-    source_file.write_text("\n".join(sources), encoding="utf-8")
-    out = tmp_path / "page.html"
-
-    result = cli("gallery", task_id, "--sources", str(source_file), "--out", str(out))
+    _, _, out, result = gallery_with_sources(cli, collector, tmp_path)
     assert result.code == 0, result.err
     assert result.out.strip() == str(out.resolve())
     page = out.read_text(encoding="utf-8")
@@ -122,11 +129,8 @@ LIGHTBOX = re.compile(
 def test_each_thumbnail_opens_its_full_size_original(
     cli: Cli, collector: HandlerHarness, tmp_path: Path
 ) -> None:
-    task_id, sources = collected_task(collector, images=2)
-    source_file = tmp_path / "sources.txt"
-    source_file.write_text("\n".join(sources), encoding="utf-8")
-    out = tmp_path / "page.html"
-    assert cli("gallery", task_id, "--sources", str(source_file), "--out", str(out)).code == 0
+    task_id, sources, out, result = gallery_with_sources(cli, collector, tmp_path)
+    assert result.code == 0, result.err
     page = out.read_text(encoding="utf-8")
 
     targets = re.findall(r'<a class="thumb" href="#([^"]+)"', page)

@@ -459,3 +459,22 @@ def from_runner(result: Any, watch: SecretWatch) -> Invocation:
     assert not leaks, leaks
     answer = result.result if result.ok and isinstance(result.result, dict) else None
     return Invocation(answer, error, result.logs or "", result.duration_s)
+
+
+def settled_outcomes(
+    h: Harness, results: list[Invocation | None], log_text: str, task_id: str, *, expected: int
+) -> list[str]:
+    """The outcomes that `expected` concurrent invocations reported for `task_id`, after checking
+    that each finished without raising and leaked nothing into its logs."""
+    done = [r for r in results if r is not None]
+    assert len(done) == expected
+    for invocation in done:
+        invocation.log_text = log_text
+        h.scan(invocation)
+        assert invocation.error is None, invocation.error
+    return [
+        item["outcome"]
+        for invocation in done
+        for item in (invocation.answer or {}).get("results", [])
+        if item["taskId"] == task_id
+    ]

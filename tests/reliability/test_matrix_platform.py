@@ -26,6 +26,7 @@ from tests.reliability.support import (
     capture,
     check_single_writes,
     from_runner,
+    settled_outcomes,
 )
 
 RUNNER_TIMEOUT = (
@@ -136,18 +137,8 @@ def test_same_task_delivered_by_mns_direct_and_sweep_at_once(h: Harness, round_:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
+    outcomes = settled_outcomes(h, results, out.getvalue(), task_id, expected=3)
     done = [r for r in results if r is not None]
-    assert len(done) == 3
-    for invocation in done:
-        invocation.log_text = out.getvalue()
-        h.scan(invocation)
-        assert invocation.error is None, invocation.error
-    outcomes = [
-        item["outcome"]
-        for invocation in done
-        for item in (invocation.answer or {}).get("results", [])
-        if item["taskId"] == task_id
-    ]
     assert outcomes.count("copied") == 1, outcomes
     assert set(outcomes) <= {"copied", "already_copied"}, outcomes
     assert account(h, task_id, done) == COPIED

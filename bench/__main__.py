@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     crc_cost = t.crc_cpu_per_gb()
     copy.notes.insert(
         1,
-        f"one CRC-64 pass (crcmod C extension) costs {crc_cost:.2f} CPU-s/GB on this machine "
+        f"one CRC-64 pass (fastcrc, as the copier makes it) costs {crc_cost:.2f} CPU-s/GB on this machine "
         f"= {crc_cost / headline.runs[t.RELAY].cpu_per_gb:.2f} x the relay's whole CPU/GB: "
         "the floor of the copy without a source CRC is relay + that",
     )

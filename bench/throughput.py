@@ -88,19 +88,20 @@ class CopyResult:
 
 
 def crc_cpu_per_gb(sample_bytes: int = 64 * MB) -> float:
-    """CPU-seconds per GB of one CRC-64 pass (oss2.utils.Crc64, crcmod's C extension when built),
-    best of 3: what the collector adds when the source states no CRC."""
+    """CPU-seconds per GB of one CRC-64 pass as the copier makes it (fastcrc's CRC-64/XZ over
+    256 KiB blocks), best of 3: what the collector adds when the source states no CRC."""
     import time
 
-    from oss2.utils import Crc64
+    from fastcrc import crc64
 
     data = os.urandom(sample_bytes)
+    view = memoryview(data)
     best = float("inf")
     for _ in range(3):
-        crc = Crc64(0)
+        crc = 0
         began = time.process_time()
         for start in range(0, sample_bytes, 256 * 1024):
-            crc.update(data[start : start + 256 * 1024])
+            crc = crc64.xz(view[start : start + 256 * 1024], crc)
         best = min(best, time.process_time() - began)
     return best / (sample_bytes / GB)
 

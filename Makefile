@@ -55,8 +55,8 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python -m bench --markdown bench/RESULTS.md $(BENCH_ARGS)
 	$(BIN)/python -m bench.day
+	$(BIN)/python -m bench --markdown bench/RESULTS.md $(BENCH_ARGS)
 
 # The production day under the API quota (simulated, plus one real-time check against the
 # emulators): writes bench/RESULTS-day.md. BENCH_DAY_ARGS=--no-validate skips the real-time run.

@@ -75,8 +75,12 @@ reliability: $(STAMP)
 # The code package FC runs: build/function/ and dist/alimt-result-collector.zip, built for
 # CPython 3.12 manylinux x86_64 from function/requirements.lock (ops/package.py). Needs only a
 # CPython 3.12 with pip, on any OS.
-PACKAGE_PYTHON ?= python3.12
+# A CPython 3.12: python3.12 on PATH, else pyenv's newest 3.12 (bytecode is version-specific).
+PACKAGE_PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || \
+  PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep '^3\.12\.' | tail -1) \
+  python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
 package:
+	@test -n "$(PACKAGE_PYTHON)" || { echo "make package needs CPython 3.12 (python3.12 on PATH, or PACKAGE_PYTHON=/path/to/python3.12)" >&2; exit 1; }
 	$(PACKAGE_PYTHON) ops/package.py
 
 # Re-resolve function/requirements.lock (the deployed closure, hashed) after editing
